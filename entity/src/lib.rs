@@ -1,0 +1,21 @@
+//! sea-orm entities, one module per table. Data shapes and relations only:
+//! behaviour lives in the `drift-engine` crate.
+
+pub mod api_token;
+pub mod audit_log;
+pub mod baseline_profile;
+pub mod baseline_snapshot;
+pub mod baseline_snapshot_item;
+pub mod baseline_tenant_assignment;
+pub mod enums;
+pub mod evidence_blob;
+pub mod finding;
+pub mod inventory_item;
+pub mod operation_run;
+pub mod policy_version;
+pub mod tenant;
+pub mod user;
+pub mod workspace;
+pub mod workspace_membership;
+
+pub use sea_orm;

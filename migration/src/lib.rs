@@ -1,0 +1,16 @@
+//! The only place the database schema is defined. Every migration is written
+//! once for both SQLite and PostgreSQL: portable column types, foreign keys
+//! inside `create_table`, and partial indexes through sea-query's `and_where`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,52 @@
+//! Audit log entries with stable action ids. Callers pass only ids and
+//! names: never tokens, secrets or policy payloads.
+
+use chrono::Utc;
+use entity::audit_log;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use serde_json::Value;
+
+use crate::error::Result;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    WorkspaceCreate,
+    TenantCreate,
+    WorkspaceMemberAdd,
+}
+
+impl Action {
+    pub fn id(self) -> &'static str {
+        match self {
+            Action::WorkspaceCreate => "workspace.create",
+            Action::TenantCreate => "tenant.create",
+            Action::WorkspaceMemberAdd => "workspace.member.add",
+        }
+    }
+}
+
+pub struct Entry {
+    pub action: Action,
+    pub actor_user_id: Option<i64>,
+    pub workspace_id: Option<i64>,
+    pub tenant_id: Option<i64>,
+    pub target: Option<(&'static str, i64)>,
+    pub metadata: Value,
+}
+
+pub async fn record<C: ConnectionTrait>(db: &C, entry: Entry) -> Result<()> {
+    audit_log::ActiveModel {
+        workspace_id: Set(entry.workspace_id),
+        tenant_id: Set(entry.tenant_id),
+        actor_user_id: Set(entry.actor_user_id),
+        action: Set(entry.action.id().to_owned()),
+        target_type: Set(entry.target.map(|(kind, _)| kind.to_owned())),
+        target_id: Set(entry.target.map(|(_, id)| id.to_string())),
+        metadata: Set(entry.metadata),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,76 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The default database: a SQLite file in the working directory, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://drift-engine.db?mode=rwc";
+/// Large enough for an inventory sync or policy-version batch of several
+/// thousand ~8 KB documents in one request.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub bind: SocketAddr,
+    pub max_body_bytes: usize,
+    pub limits: GraphqlLimits,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct GraphqlLimits {
+    pub depth: usize,
+    pub complexity: usize,
+}
+
+impl Default for GraphqlLimits {
+    fn default() -> Self {
+        Self {
+            depth: 12,
+            complexity: 20_000,
+        }
+    }
+}
+
+impl Config {
+    pub fn new(database_url: impl Into<String>, bind: SocketAddr) -> Self {
+        Self {
+            database_url: database_url.into(),
+            bind,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            limits: GraphqlLimits::default(),
+        }
+    }
+}
+
+/// Where the one-time bootstrap token goes: beside the SQLite file. `None`
+/// for PostgreSQL and in-memory SQLite, which have no such place.
+pub fn bootstrap_token_path(database_url: &str) -> Option<PathBuf> {
+    let rest = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    let db_path = PathBuf::from(path);
+    let dir = db_path.parent().map(PathBuf::from).unwrap_or_default();
+    Some(dir.join("drift-engine.bootstrap-token"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstrap_token_sits_beside_the_sqlite_file() {
+        assert_eq!(
+            bootstrap_token_path("sqlite://drift-engine.db?mode=rwc"),
+            Some(PathBuf::from("drift-engine.bootstrap-token"))
+        );
+        assert_eq!(
+            bootstrap_token_path("sqlite:///var/lib/drift/x.db"),
+            Some(PathBuf::from("/var/lib/drift/drift-engine.bootstrap-token"))
+        );
+        assert_eq!(bootstrap_token_path("sqlite::memory:"), None);
+        assert_eq!(bootstrap_token_path("postgres://postgres@localhost/x"), None);
+    }
+}

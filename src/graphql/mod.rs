@@ -1,0 +1,61 @@
+//! The GraphQL front door. It authorizes and translates; the work happens in
+//! the engine and directory modules.
+
+pub mod connection;
+pub mod errors;
+pub mod ids;
+pub mod loaders;
+pub mod mutation;
+pub mod query;
+pub mod types;
+
+use async_graphql::{Context, EmptySubscription, Schema};
+use sea_orm::DatabaseConnection;
+
+use crate::auth::Viewer;
+use crate::config::GraphqlLimits;
+use crate::error::{Error, Result};
+
+pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+
+/// The one schema builder, used by the server, the `schema` command and tests.
+pub fn build_schema(db: DatabaseConnection, limits: GraphqlLimits) -> AppSchema {
+    Schema::build(query::Query::default(), mutation::Mutation::default(), EmptySubscription)
+        .data(db)
+        .limit_depth(limits.depth)
+        .limit_complexity(limits.complexity)
+        .finish()
+}
+
+/// The SDL checked in as `schema.graphql`.
+pub fn sdl() -> String {
+    // The schema's shape does not depend on the connection; a disconnected
+    // handle keeps `drift-engine schema` free of any database.
+    build_schema(DatabaseConnection::default(), GraphqlLimits::default()).sdl()
+}
+
+/// Who is calling, decided once per request by the HTTP layer.
+#[derive(Clone)]
+pub enum RequestAuth {
+    Anonymous,
+    Invalid,
+    Authenticated(Box<Viewer>),
+}
+
+pub trait ContextExt {
+    fn db(&self) -> &DatabaseConnection;
+    fn viewer(&self) -> Result<&Viewer>;
+}
+
+impl ContextExt for Context<'_> {
+    fn db(&self) -> &DatabaseConnection {
+        self.data_unchecked::<DatabaseConnection>()
+    }
+
+    fn viewer(&self) -> Result<&Viewer> {
+        match self.data_opt::<RequestAuth>() {
+            Some(RequestAuth::Authenticated(viewer)) => Ok(viewer),
+            _ => Err(Error::Unauthenticated),
+        }
+    }
+}

@@ -1,0 +1,6 @@
+mod directory;
+
+use async_graphql::MergedObject;
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(directory::DirectoryMutation);

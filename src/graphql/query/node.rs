@@ -1,0 +1,58 @@
+use async_graphql::{Context, ID, Object, Result};
+use entity::{user, workspace_membership};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+use super::directory::load_workspace;
+use crate::auth;
+use crate::error::Error;
+use crate::graphql::ContextExt;
+use crate::graphql::ids::{self, NodeKind};
+use crate::graphql::types::{Node, Tenant, User, WorkspaceMember};
+
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[Object]
+impl NodeQuery {
+    /// Fetches any object by its global id. An id the caller may not see is
+    /// `NOT_FOUND`, exactly like an id that does not exist.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+        let (kind, raw_id) = ids::decode(&id)?;
+        let viewer = ctx.viewer()?;
+        let db = ctx.db();
+        let node = match kind {
+            NodeKind::Workspace => Node::Workspace(load_workspace(ctx, raw_id).await?),
+            NodeKind::Tenant => Node::Tenant(Tenant(auth::authorized_tenant(db, viewer, raw_id, None).await?)),
+            NodeKind::WorkspaceMember => {
+                let membership = workspace_membership::Entity::find_by_id(raw_id)
+                    .one(db)
+                    .await
+                    .map_err(Error::from)?
+                    .filter(|m| viewer.workspace(m.workspace_id).is_ok())
+                    .ok_or(Error::NotFound("workspace member"))?;
+                Node::WorkspaceMember(WorkspaceMember(membership))
+            }
+            NodeKind::User => Node::User(User(visible_user(ctx, raw_id).await?)),
+        };
+        Ok(Some(node))
+    }
+}
+
+/// A user is visible to itself and to the members of a workspace it shares.
+async fn visible_user(ctx: &Context<'_>, user_id: i64) -> Result<user::Model, Error> {
+    let viewer = ctx.viewer()?;
+    if viewer.user.id != user_id {
+        let shared = workspace_membership::Entity::find()
+            .filter(workspace_membership::Column::UserId.eq(user_id))
+            .filter(workspace_membership::Column::WorkspaceId.is_in(viewer.workspace_ids()))
+            .count(ctx.db())
+            .await?;
+        if shared == 0 {
+            return Err(Error::NotFound("user"));
+        }
+    }
+    user::Entity::find_by_id(user_id)
+        .one(ctx.db())
+        .await?
+        .ok_or(Error::NotFound("user"))
+}

@@ -1,0 +1,24 @@
+//! GraphQL output types. Each wraps an entity model; entities never derive
+//! GraphQL traits themselves.
+
+mod enums;
+mod tenant;
+mod user;
+mod workspace;
+
+pub use enums::*;
+pub use tenant::Tenant;
+pub use user::User;
+pub use workspace::{Workspace, WorkspaceMember, workspace_tenants};
+
+use async_graphql::Interface;
+
+/// Anything with a global id that `node(id:)` can fetch.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "async_graphql::ID", desc = "An opaque global id."))]
+pub enum Node {
+    Workspace(Workspace),
+    Tenant(Tenant),
+    User(User),
+    WorkspaceMember(WorkspaceMember),
+}

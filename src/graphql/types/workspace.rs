@@ -1,0 +1,125 @@
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+use entity::{tenant, workspace, workspace_membership};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::{Role, Tenant, User};
+use crate::auth::capabilities;
+use crate::error::Error;
+use crate::graphql::connection::{self, IdConnection, PageArgs};
+use crate::graphql::ids::{self, NodeKind};
+use crate::graphql::loaders::{Loaders, UserId};
+use crate::graphql::ContextExt;
+
+/// Owns tenants and baselines; people work in it through memberships.
+pub struct Workspace(pub workspace::Model);
+
+#[Object]
+impl Workspace {
+    pub async fn id(&self) -> ID {
+        ids::encode(NodeKind::Workspace, self.0.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// The caller's role here.
+    async fn viewer_role(&self, ctx: &Context<'_>) -> Result<Role> {
+        Ok(ctx.viewer()?.workspace(self.0.id)?.role.into())
+    }
+
+    /// The capabilities the caller's role grants here, e.g. `tenant.sync`.
+    async fn viewer_capabilities(&self, ctx: &Context<'_>) -> Result<Vec<&'static str>> {
+        let access = ctx.viewer()?.workspace(self.0.id)?;
+        Ok(capabilities(access.role).iter().map(|c| c.as_str()).collect())
+    }
+
+    /// The tenants of this workspace that the caller may see.
+    #[graphql(complexity = "connection::complexity(first, last, child_complexity)")]
+    async fn tenants(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<IdConnection<Tenant>> {
+        Ok(workspace_tenants(ctx, self.0.id, PageArgs::new(first, after, last, before)).await?)
+    }
+
+    #[graphql(complexity = "connection::complexity(first, last, child_complexity)")]
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<IdConnection<WorkspaceMember>> {
+        ctx.viewer()?.workspace(self.0.id)?;
+        let select = workspace_membership::Entity::find()
+            .filter(workspace_membership::Column::WorkspaceId.eq(self.0.id));
+        Ok(connection::paginate_by_id(
+            ctx.db(),
+            select,
+            workspace_membership::Column::Id,
+            |m| m.id,
+            WorkspaceMember,
+            PageArgs::new(first, after, last, before),
+        )
+        .await?)
+    }
+}
+
+/// The tenants of a workspace visible to the caller, as a connection.
+pub async fn workspace_tenants(
+    ctx: &Context<'_>,
+    workspace_id: i64,
+    args: PageArgs,
+) -> Result<IdConnection<Tenant>, Error> {
+    let access = ctx.viewer()?.workspace(workspace_id)?;
+    let mut select = tenant::Entity::find().filter(tenant::Column::WorkspaceId.eq(workspace_id));
+    if let Some(ids) = &access.tenant_ids {
+        select = select.filter(tenant::Column::Id.is_in(ids.clone()));
+    }
+    connection::paginate_by_id(ctx.db(), select, tenant::Column::Id, |t| t.id, Tenant, args).await
+}
+
+/// A user's membership of a workspace.
+pub struct WorkspaceMember(pub workspace_membership::Model);
+
+#[Object]
+impl WorkspaceMember {
+    pub async fn id(&self) -> ID {
+        ids::encode(NodeKind::WorkspaceMember, self.0.id)
+    }
+
+    async fn role(&self) -> Role {
+        self.0.role.into()
+    }
+
+    /// The tenants this member is limited to; `null` means every tenant.
+    async fn tenant_ids(&self) -> Option<Vec<ID>> {
+        let ids: Vec<i64> = serde_json::from_value(self.0.tenant_ids.clone()?).ok()?;
+        Some(ids.into_iter().map(|id| ids::encode(NodeKind::Tenant, id)).collect())
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn user(&self, ctx: &Context<'_>) -> Result<User> {
+        let user = ctx
+            .data_unchecked::<Loaders>()
+            .load_one(UserId(self.0.user_id))
+            .await
+            .map_err(Error::from)?
+            .ok_or(Error::NotFound("user"))?;
+        Ok(User(user))
+    }
+}

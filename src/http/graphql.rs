@@ -1,0 +1,178 @@
+//! GraphQL over HTTP. The body is read and parsed here, not by an extractor,
+//! so that an oversized body answers 413 and malformed JSON answers 400, each
+//! with a GraphQL-shaped error that carries `extensions.code`.
+
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, BatchResponse, Request};
+use axum::body::{Body, to_bytes};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use crate::auth::{Viewer, tokens};
+use crate::graphql::{RequestAuth, errors::ensure_code, loaders::new_loaders};
+
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        && len > state.max_body_bytes
+    {
+        return too_large(state.max_body_bytes);
+    }
+    let bytes = match to_bytes(body, state.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(_) => return too_large(state.max_body_bytes),
+    };
+    let batch: BatchRequest = match serde_json::from_slice(&bytes) {
+        Ok(batch) => batch,
+        Err(err) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                &format!("the request body is not a valid GraphQL request: {err}"),
+            );
+        }
+    };
+    execute(&state, &headers, batch).await
+}
+
+#[derive(Deserialize)]
+pub struct GetParams {
+    query: Option<String>,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+    variables: Option<String>,
+}
+
+/// Queries only: a mutation over GET is refused, as GraphQL over HTTP requires.
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<GetParams>, QueryRejection>,
+) -> Response {
+    let params = match params {
+        Ok(Query(p)) => p,
+        Err(err) => return error_response(StatusCode::BAD_REQUEST, &err.body_text()),
+    };
+    let Some(query) = params.query else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "missing `query` parameter: send GET /graphql?query=... or POST a JSON body",
+        );
+    };
+    let mut request = Request::new(query.clone());
+    if let Some(name) = params.operation_name.clone() {
+        request = request.operation_name(name);
+    }
+    if let Some(vars) = params.variables.as_deref().filter(|v| !v.is_empty()) {
+        match serde_json::from_str(vars) {
+            Ok(v) => request = request.variables(async_graphql::Variables::from_json(v)),
+            Err(err) => {
+                return error_response(StatusCode::BAD_REQUEST, &format!("`variables` is not valid JSON: {err}"));
+            }
+        }
+    }
+    if let Ok(doc) = async_graphql::parser::parse_query(&query) {
+        let op_type = match (&params.operation_name, &doc.operations) {
+            (Some(name), ops) => ops
+                .iter()
+                .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))
+                .map(|(_, op)| op.node.ty),
+            (None, ops) => ops.iter().next().map(|(_, op)| op.node.ty),
+        };
+        if op_type == Some(OperationType::Mutation) {
+            let mut response = error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "mutations must be sent with POST",
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+            return response;
+        }
+    }
+    execute(&state, &headers, BatchRequest::Single(request)).await
+}
+
+async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> Response {
+    let auth = match authenticate(state, headers).await {
+        Ok(auth) => auth,
+        Err(response) => return *response,
+    };
+    let mut batch = batch;
+    for request in batch.iter_mut() {
+        request.data.insert(auth.clone());
+        request.data.insert(new_loaders(state.db.clone()));
+    }
+    let mut response = state.schema.execute_batch(batch).await;
+    match &mut response {
+        BatchResponse::Single(r) => r.errors.iter_mut().for_each(ensure_code),
+        BatchResponse::Batch(rs) => rs
+            .iter_mut()
+            .flat_map(|r| r.errors.iter_mut())
+            .for_each(ensure_code),
+    }
+    let mut http = axum::Json(response).into_response();
+    http.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    http
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<RequestAuth, Box<Response>> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(RequestAuth::Anonymous);
+    };
+    let presented = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    let Some(presented) = presented else {
+        return Ok(RequestAuth::Invalid);
+    };
+    let internal = |err: crate::error::Error| {
+        tracing::error!(error = %format!("{:#}", anyhow::Error::from(err)), "authentication failed with an internal error");
+        Box::new(error_response_code(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error",
+            "INTERNAL",
+        ))
+    };
+    match tokens::authenticate(&state.db, presented).await {
+        Ok(Some((token, user))) => {
+            let viewer = Viewer::load(&state.db, user, Some(token.id)).await.map_err(internal)?;
+            Ok(RequestAuth::Authenticated(Box::new(viewer)))
+        }
+        Ok(None) => Ok(RequestAuth::Invalid),
+        Err(err) => Err(internal(err)),
+    }
+}
+
+fn too_large(limit: usize) -> Response {
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!(
+            "the request body is larger than the limit of {limit} bytes; split the batch or raise \
+             --max-body-bytes (DRIFT_MAX_BODY_BYTES)"
+        ),
+    )
+}
+
+fn error_response(status: StatusCode, message: &str) -> Response {
+    error_response_code(status, message, "BAD_USER_INPUT")
+}
+
+fn error_response_code(status: StatusCode, message: &str, code: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"errors": [{"message": message, "extensions": {"code": code}}]})),
+    )
+        .into_response()
+}

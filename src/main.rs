@@ -1,0 +1,148 @@
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use drift_engine::config::{self, Config};
+use drift_engine::{auth::tokens, bootstrap, db, graphql};
+use migration::{Migrator, MigratorTrait};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "drift-engine", version, about = "Drift of managed tenants against a golden-master baseline, over GraphQL")]
+struct Cli {
+    /// Database URL: a SQLite file (created if missing) or postgres://...
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = config::DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true, env = "DRIFT_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database and serve the API.
+    Serve {
+        #[arg(long, env = "DRIFT_BIND", default_value = "127.0.0.1:8080")]
+        bind: SocketAddr,
+        /// Largest request body accepted, in bytes.
+        #[arg(long, env = "DRIFT_MAX_BODY_BYTES", default_value_t = config::DEFAULT_MAX_BODY_BYTES)]
+        max_body_bytes: usize,
+    },
+    /// Apply, inspect or roll back migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Roll back migrations (the last one by default).
+    Down {
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a user if needed and print a new API token (shown once).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(cli.log_json);
+    match cli.command {
+        Command::Schema => {
+            print!("{}", graphql::sdl());
+        }
+        Command::Serve { bind, max_body_bytes } => {
+            let db = db::connect(&cli.database_url).await.context("connecting to the database")?;
+            db::migrate(&db).await.context("applying migrations")?;
+            bootstrap::run(&db, &cli.database_url).await?;
+            let mut config = Config::new(cli.database_url, bind);
+            config.max_body_bytes = max_body_bytes;
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("binding {bind}"))?;
+            drift_engine::serve(config, db, listener, shutdown_signal()).await?;
+        }
+        Command::Migrate { action } => {
+            let db = db::connect(&cli.database_url).await.context("connecting to the database")?;
+            match action {
+                MigrateAction::Up => Migrator::up(&db, None).await?,
+                MigrateAction::Down { steps } => Migrator::down(&db, Some(steps)).await?,
+                MigrateAction::Status => {
+                    for m in Migrator::get_migration_with_status(&db).await? {
+                        println!("{}\t{}", m.name(), m.status());
+                    }
+                }
+            }
+        }
+        Command::Token {
+            action: TokenAction::Create { email, name },
+        } => {
+            let db = db::connect(&cli.database_url).await.context("connecting to the database")?;
+            db::migrate(&db).await.context("applying migrations")?;
+            let (user, token) = tokens::create_for_email(&db, &email, &name)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!("created a token for {} (shown once; store it now):", user.email);
+            println!("{token}");
+        }
+    }
+    Ok(())
+}
+
+fn init_tracing(json: bool) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
