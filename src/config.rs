@@ -71,6 +71,9 @@ mod tests {
             Some(PathBuf::from("/var/lib/drift/drift-engine.bootstrap-token"))
         );
         assert_eq!(bootstrap_token_path("sqlite::memory:"), None);
-        assert_eq!(bootstrap_token_path("postgres://postgres@localhost/x"), None);
+        assert_eq!(
+            bootstrap_token_path("postgres://postgres@localhost/x"),
+            None
+        );
     }
 }

@@ -8,7 +8,11 @@ use migration::{Migrator, MigratorTrait};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "drift-engine", version, about = "Drift of managed tenants against a golden-master baseline, over GraphQL")]
+#[command(
+    name = "drift-engine",
+    version,
+    about = "Drift of managed tenants against a golden-master baseline, over GraphQL"
+)]
 struct Cli {
     /// Database URL: a SQLite file (created if missing) or postgres://...
     #[arg(long, global = true, env = "DATABASE_URL", default_value = config::DEFAULT_DATABASE_URL)]
@@ -76,8 +80,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Schema => {
             print!("{}", graphql::sdl());
         }
-        Command::Serve { bind, max_body_bytes } => {
-            let db = db::connect(&cli.database_url).await.context("connecting to the database")?;
+        Command::Serve {
+            bind,
+            max_body_bytes,
+        } => {
+            let db = db::connect(&cli.database_url)
+                .await
+                .context("connecting to the database")?;
             db::migrate(&db).await.context("applying migrations")?;
             bootstrap::run(&db, &cli.database_url).await?;
             let mut config = Config::new(cli.database_url, bind);
@@ -88,7 +97,9 @@ async fn main() -> anyhow::Result<()> {
             drift_engine::serve(config, db, listener, shutdown_signal()).await?;
         }
         Command::Migrate { action } => {
-            let db = db::connect(&cli.database_url).await.context("connecting to the database")?;
+            let db = db::connect(&cli.database_url)
+                .await
+                .context("connecting to the database")?;
             match action {
                 MigrateAction::Up => Migrator::up(&db, None).await?,
                 MigrateAction::Down { steps } => Migrator::down(&db, Some(steps)).await?,
@@ -102,12 +113,17 @@ async fn main() -> anyhow::Result<()> {
         Command::Token {
             action: TokenAction::Create { email, name },
         } => {
-            let db = db::connect(&cli.database_url).await.context("connecting to the database")?;
+            let db = db::connect(&cli.database_url)
+                .await
+                .context("connecting to the database")?;
             db::migrate(&db).await.context("applying migrations")?;
             let (user, token) = tokens::create_for_email(&db, &email, &name)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            eprintln!("created a token for {} (shown once; store it now):", user.email);
+            eprintln!(
+                "created a token for {} (shown once; store it now):",
+                user.email
+            );
             println!("{token}");
         }
     }
@@ -117,7 +133,9 @@ async fn main() -> anyhow::Result<()> {
 fn init_tracing(json: bool) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

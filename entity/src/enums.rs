@@ -25,15 +25,65 @@ string_enum!(
     /// A membership role; `drift_engine::auth` maps it onto capabilities.
     Role { Owner, Manager, Operator, Reader }
 );
-string_enum!(TenantKind { Intune, Aws, Azure, Gcp, Generic });
-string_enum!(CaptureMode { MetaOnly, Opportunistic, FullContent });
-string_enum!(SubjectMatch { ExternalId, DisplayName });
-string_enum!(SnapshotStatus { Building, Complete, Failed });
-string_enum!(RunType { InventorySync, PolicyCapture, BaselineCapture, BaselineCompare, Verification });
-string_enum!(RunStatus { Queued, Running, Completed });
-string_enum!(RunOutcome { Pending, Succeeded, PartiallySucceeded, Failed });
+string_enum!(TenantKind {
+    Intune,
+    Aws,
+    Azure,
+    Gcp,
+    Generic
+});
+string_enum!(CaptureMode {
+    MetaOnly,
+    Opportunistic,
+    FullContent
+});
+string_enum!(SubjectMatch {
+    ExternalId,
+    DisplayName
+});
+string_enum!(SnapshotStatus {
+    Building,
+    Complete,
+    Failed
+});
+string_enum!(RunType {
+    InventorySync,
+    PolicyCapture,
+    BaselineCapture,
+    BaselineCompare,
+    Verification
+});
+string_enum!(RunStatus {
+    Queued,
+    Running,
+    Completed
+});
+string_enum!(RunOutcome {
+    Pending,
+    Succeeded,
+    PartiallySucceeded,
+    Failed
+});
 string_enum!(Fidelity { Content, Meta });
-string_enum!(FindingType { MissingPolicy, DifferentVersion, UnexpectedPolicy });
-string_enum!(ChangeType { Created, Updated, Deleted });
-string_enum!(FindingStatus { Open, Acknowledged, Resolved });
-string_enum!(Severity { Info, Low, Medium, High, Critical });
+string_enum!(FindingType {
+    MissingPolicy,
+    DifferentVersion,
+    UnexpectedPolicy
+});
+string_enum!(ChangeType {
+    Created,
+    Updated,
+    Deleted
+});
+string_enum!(FindingStatus {
+    Open,
+    Acknowledged,
+    Resolved
+});
+string_enum!(Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical
+});

@@ -72,7 +72,11 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("idx_tenants_workspace", Tenants::Table, &["workspace_id", "id"]))
+            .create_index(index(
+                "idx_tenants_workspace",
+                Tenants::Table,
+                &["workspace_id", "id"],
+            ))
             .await?;
 
         manager
@@ -120,7 +124,10 @@ impl MigrationTrait for Migration {
                     .col(ts(WorkspaceMemberships::CreatedAt))
                     .foreign_key(&mut fk(
                         "fk_memberships_workspace",
-                        (WorkspaceMemberships::Table, WorkspaceMemberships::WorkspaceId),
+                        (
+                            WorkspaceMemberships::Table,
+                            WorkspaceMemberships::WorkspaceId,
+                        ),
                         (Workspaces::Table, Workspaces::Id),
                         Cascade,
                     ))
@@ -203,7 +210,10 @@ impl MigrationTrait for Migration {
                     ))
                     .foreign_key(&mut fk(
                         "fk_assignments_tenant",
-                        (BaselineTenantAssignments::Table, BaselineTenantAssignments::TenantId),
+                        (
+                            BaselineTenantAssignments::Table,
+                            BaselineTenantAssignments::TenantId,
+                        ),
                         (Tenants::Table, Tenants::Id),
                         Cascade,
                     ))
@@ -277,14 +287,16 @@ impl MigrationTrait for Migration {
                     &["tenant_id", "run_identity_hash"],
                 )
                 .unique()
-                .and_where(
-                    Expr::col(OperationRuns::Status).is_in(["queued", "running"]),
-                )
+                .and_where(Expr::col(OperationRuns::Status).is_in(["queued", "running"]))
                 .to_owned(),
             )
             .await?;
         manager
-            .create_index(index("idx_runs_tenant", OperationRuns::Table, &["tenant_id", "id"]))
+            .create_index(index(
+                "idx_runs_tenant",
+                OperationRuns::Table,
+                &["tenant_id", "id"],
+            ))
             .await?;
         manager
             .create_index(index(
@@ -294,7 +306,11 @@ impl MigrationTrait for Migration {
             ))
             .await?;
         manager
-            .create_index(index("idx_runs_claim", OperationRuns::Table, &["status", "id"]))
+            .create_index(index(
+                "idx_runs_claim",
+                OperationRuns::Table,
+                &["status", "id"],
+            ))
             .await?;
 
         manager
@@ -313,7 +329,10 @@ impl MigrationTrait for Migration {
                     .col(ts_null(BaselineSnapshots::CompletedAt))
                     .foreign_key(&mut fk(
                         "fk_snapshots_profile",
-                        (BaselineSnapshots::Table, BaselineSnapshots::BaselineProfileId),
+                        (
+                            BaselineSnapshots::Table,
+                            BaselineSnapshots::BaselineProfileId,
+                        ),
                         (BaselineProfiles::Table, BaselineProfiles::Id),
                         Cascade,
                     ))
@@ -409,7 +428,10 @@ impl MigrationTrait for Migration {
                     ))
                     .foreign_key(&mut fk(
                         "fk_inventory_run",
-                        (InventoryItems::Table, InventoryItems::LastSeenOperationRunId),
+                        (
+                            InventoryItems::Table,
+                            InventoryItems::LastSeenOperationRunId,
+                        ),
                         (OperationRuns::Table, OperationRuns::Id),
                         SetNull,
                     ))
@@ -531,13 +553,21 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                index("uq_findings_fingerprint", Findings::Table, &["tenant_id", "fingerprint"])
-                    .unique()
-                    .to_owned(),
+                index(
+                    "uq_findings_fingerprint",
+                    Findings::Table,
+                    &["tenant_id", "fingerprint"],
+                )
+                .unique()
+                .to_owned(),
             )
             .await?;
         manager
-            .create_index(index("idx_findings_scope", Findings::Table, &["tenant_id", "scope_key"]))
+            .create_index(index(
+                "idx_findings_scope",
+                Findings::Table,
+                &["tenant_id", "scope_key"],
+            ))
             .await?;
         // Keyset pages end with `id` so the planner walks the index (PERF-NOTES).
         manager
@@ -572,7 +602,11 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("idx_audit_workspace", AuditLogs::Table, &["workspace_id", "id"]))
+            .create_index(index(
+                "idx_audit_workspace",
+                AuditLogs::Table,
+                &["workspace_id", "id"],
+            ))
             .await?;
 
         Ok(())
@@ -598,7 +632,9 @@ impl MigrationTrait for Migration {
             Workspaces::Table.into_iden(),
         ];
         for table in tables {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 pub mod tokens;
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use entity::enums::Role;
 use entity::{tenant, user, workspace_membership};
@@ -95,16 +96,22 @@ impl Access {
 }
 
 /// An authenticated caller with all of its memberships, loaded once per
-/// request so that checks in resolvers cost no query.
+/// request so that checks in resolvers cost no query. A mutation that creates
+/// a membership for the caller records it here, so the rest of the same
+/// request sees it.
 #[derive(Clone, Debug)]
 pub struct Viewer {
     pub user: user::Model,
     pub token_id: Option<i64>,
-    memberships: HashMap<i64, Access>,
+    memberships: Arc<RwLock<HashMap<i64, Access>>>,
 }
 
 impl Viewer {
-    pub async fn load(db: &DatabaseConnection, user: user::Model, token_id: Option<i64>) -> Result<Self> {
+    pub async fn load(
+        db: &DatabaseConnection,
+        user: user::Model,
+        token_id: Option<i64>,
+    ) -> Result<Self> {
         let rows = workspace_membership::Entity::find()
             .filter(workspace_membership::Column::UserId.eq(user.id))
             .all(db)
@@ -128,42 +135,57 @@ impl Viewer {
         Ok(Self {
             user,
             token_id,
-            memberships,
+            memberships: Arc::new(RwLock::new(memberships)),
         })
     }
 
+    fn memberships(&self) -> std::sync::RwLockReadGuard<'_, HashMap<i64, Access>> {
+        // A poisoned lock only means another resolver panicked mid-insert;
+        // the map itself is still consistent.
+        self.memberships.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a membership created during this request.
+    pub fn grant(&self, workspace_id: i64, access: Access) {
+        self.memberships
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(workspace_id, access);
+    }
+
     pub fn workspace_ids(&self) -> Vec<i64> {
-        let mut ids: Vec<i64> = self.memberships.keys().copied().collect();
+        let mut ids: Vec<i64> = self.memberships().keys().copied().collect();
         ids.sort_unstable();
         ids
     }
 
     /// The caller's access to a workspace, or `NOT_FOUND` when not a member.
-    pub fn workspace(&self, workspace_id: i64) -> Result<&Access> {
-        self.memberships
+    pub fn workspace(&self, workspace_id: i64) -> Result<Access> {
+        self.memberships()
             .get(&workspace_id)
+            .cloned()
             .ok_or(Error::NotFound("workspace"))
     }
 
     /// Membership plus a capability: `NOT_FOUND`, then `FORBIDDEN`.
-    pub fn require_workspace(&self, workspace_id: i64, capability: Capability) -> Result<&Access> {
+    pub fn require_workspace(&self, workspace_id: i64, capability: Capability) -> Result<Access> {
         let access = self.workspace(workspace_id)?;
-        require(access, capability)?;
+        require(&access, capability)?;
         Ok(access)
     }
 
     /// Access to a tenant: membership of its workspace and, where the
     /// membership lists tenants, that tenant among them.
-    pub fn tenant(&self, tenant: &tenant::Model) -> Result<&Access> {
-        match self.memberships.get(&tenant.workspace_id) {
-            Some(access) if access.can_see_tenant(tenant.id) => Ok(access),
+    pub fn tenant(&self, tenant: &tenant::Model) -> Result<Access> {
+        match self.memberships().get(&tenant.workspace_id) {
+            Some(access) if access.can_see_tenant(tenant.id) => Ok(access.clone()),
             _ => Err(Error::NotFound("tenant")),
         }
     }
 
-    pub fn require_tenant(&self, tenant: &tenant::Model, capability: Capability) -> Result<&Access> {
+    pub fn require_tenant(&self, tenant: &tenant::Model, capability: Capability) -> Result<Access> {
         let access = self.tenant(tenant)?;
-        require(access, capability)?;
+        require(&access, capability)?;
         Ok(access)
     }
 

@@ -4,9 +4,7 @@ use base64::Engine as _;
 use chrono::{Duration, Utc};
 use entity::{api_token, user};
 use rand::RngCore;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -66,9 +64,9 @@ pub async fn find_or_create_user<C: ConnectionTrait>(
 pub fn normalize_email(email: &str) -> Result<String> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 320
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        });
     if valid {
         Ok(email)
     } else {
@@ -121,7 +119,10 @@ pub async fn authenticate<C: ConnectionTrait>(
         .is_none_or(|at| now - at > Duration::minutes(5))
     {
         api_token::Entity::update_many()
-            .col_expr(api_token::Column::LastUsedAt, sea_orm::sea_query::Expr::value(now))
+            .col_expr(
+                api_token::Column::LastUsedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
             .filter(api_token::Column::Id.eq(token.id))
             .exec(db)
             .await?;
@@ -146,7 +147,10 @@ mod tests {
 
     #[test]
     fn emails_are_normalized_and_checked() {
-        assert_eq!(normalize_email(" A@B.example ").ok(), Some("a@b.example".into()));
+        assert_eq!(
+            normalize_email(" A@B.example ").ok(),
+            Some("a@b.example".into())
+        );
         assert!(normalize_email("nobody").is_err());
         assert!(normalize_email("a@b@c").is_err());
     }

@@ -35,7 +35,7 @@ pub async fn create_workspace(
     db: &DatabaseConnection,
     actor_user_id: i64,
     name: &str,
-) -> Result<workspace::Model> {
+) -> Result<(workspace::Model, workspace_membership::Model)> {
     let name = validate_name("workspace", name)?;
     let txn = db.begin().await?;
     let now = Utc::now();
@@ -69,7 +69,7 @@ pub async fn create_workspace(
     )
     .await?;
     txn.commit().await?;
-    Ok(ws)
+    Ok((ws, membership))
 }
 
 pub async fn create_tenant(

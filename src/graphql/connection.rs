@@ -38,7 +38,12 @@ impl CursorType for IdCursor {
             .and_then(|raw| String::from_utf8(raw).ok())
             .and_then(|text| text.strip_prefix("id:").and_then(|n| n.parse().ok()))
             .map(IdCursor)
-            .ok_or_else(|| Error::bad_input(format!("`{}` is not a valid cursor", s.chars().take(64).collect::<String>())))
+            .ok_or_else(|| {
+                Error::bad_input(format!(
+                    "`{}` is not a valid cursor",
+                    s.chars().take(64).collect::<String>()
+                ))
+            })
     }
 
     fn encode_cursor(&self) -> String {
@@ -55,14 +60,27 @@ pub struct PageArgs {
 }
 
 impl PageArgs {
-    pub fn new(first: Option<i32>, after: Option<String>, last: Option<i32>, before: Option<String>) -> Self {
-        Self { first, after, last, before }
+    pub fn new(
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Self {
+        Self {
+            first,
+            after,
+            last,
+            before,
+        }
     }
 }
 
 /// Complexity of a connection field: the page size times its children.
 pub fn complexity(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
-    let size = first.or(last).unwrap_or(DEFAULT_PAGE_SIZE).clamp(0, MAX_PAGE_SIZE) as usize;
+    let size = first
+        .or(last)
+        .unwrap_or(DEFAULT_PAGE_SIZE)
+        .clamp(0, MAX_PAGE_SIZE) as usize;
     1 + size * child_complexity
 }
 
@@ -96,8 +114,16 @@ where
     if first.is_some() && last.is_some() {
         return Err(Error::bad_input("pass either `first` or `last`, not both"));
     }
-    let after = args.after.as_deref().map(IdCursor::decode_cursor).transpose()?;
-    let before = args.before.as_deref().map(IdCursor::decode_cursor).transpose()?;
+    let after = args
+        .after
+        .as_deref()
+        .map(IdCursor::decode_cursor)
+        .transpose()?;
+    let before = args
+        .before
+        .as_deref()
+        .map(IdCursor::decode_cursor)
+        .transpose()?;
 
     let total_count = select.clone().count(db).await?;
 
@@ -125,7 +151,8 @@ where
     } else {
         (after.is_some(), has_more)
     };
-    let mut connection = Connection::with_additional_fields(has_previous, has_next, TotalCount { total_count });
+    let mut connection =
+        Connection::with_additional_fields(has_previous, has_next, TotalCount { total_count });
     connection.edges.extend(
         rows.into_iter()
             .map(|row| Edge::new(IdCursor(id_of(&row)), to_node(row))),

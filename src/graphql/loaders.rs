@@ -16,7 +16,10 @@ impl Loader<WorkspaceId> for ByIdLoader {
     type Value = workspace::Model;
     type Error = DbErr;
 
-    async fn load(&self, keys: &[WorkspaceId]) -> Result<HashMap<WorkspaceId, Self::Value>, Self::Error> {
+    async fn load(
+        &self,
+        keys: &[WorkspaceId],
+    ) -> Result<HashMap<WorkspaceId, Self::Value>, Self::Error> {
         let rows = workspace::Entity::find()
             .filter(workspace::Column::Id.is_in(keys.iter().map(|k| k.0)))
             .all(&self.db)

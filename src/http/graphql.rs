@@ -73,7 +73,10 @@ pub async fn get(
         match serde_json::from_str(vars) {
             Ok(v) => request = request.variables(async_graphql::Variables::from_json(v)),
             Err(err) => {
-                return error_response(StatusCode::BAD_REQUEST, &format!("`variables` is not valid JSON: {err}"));
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    &format!("`variables` is not valid JSON: {err}"),
+                );
             }
         }
     }
@@ -132,7 +135,10 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<RequestAu
     let presented = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     let Some(presented) = presented else {
         return Ok(RequestAuth::Invalid);
@@ -147,7 +153,9 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<RequestAu
     };
     match tokens::authenticate(&state.db, presented).await {
         Ok(Some((token, user))) => {
-            let viewer = Viewer::load(&state.db, user, Some(token.id)).await.map_err(internal)?;
+            let viewer = Viewer::load(&state.db, user, Some(token.id))
+                .await
+                .map_err(internal)?;
             Ok(RequestAuth::Authenticated(Box::new(viewer)))
         }
         Ok(None) => Ok(RequestAuth::Invalid),

@@ -1,6 +1,6 @@
 use async_graphql::{Context, ID, InputObject, Object, Result};
 
-use crate::auth::Capability;
+use crate::auth::{Access, Capability};
 use crate::directory;
 use crate::graphql::ContextExt;
 use crate::graphql::ids::{self, NodeKind};
@@ -37,9 +37,22 @@ pub struct DirectoryMutation;
 #[Object]
 impl DirectoryMutation {
     /// Creates a workspace; the caller becomes its owner.
-    async fn create_workspace(&self, ctx: &Context<'_>, input: CreateWorkspaceInput) -> Result<Workspace> {
+    async fn create_workspace(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateWorkspaceInput,
+    ) -> Result<Workspace> {
         let viewer = ctx.viewer()?;
-        let ws = directory::create_workspace(ctx.db(), viewer.user.id, &input.name).await?;
+        let (ws, membership) =
+            directory::create_workspace(ctx.db(), viewer.user.id, &input.name).await?;
+        viewer.grant(
+            ws.id,
+            Access {
+                membership_id: membership.id,
+                role: membership.role,
+                tenant_ids: None,
+            },
+        );
         Ok(Workspace(ws))
     }
 

@@ -4,11 +4,11 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::auth;
 use crate::error::Error;
+use crate::graphql::ContextExt;
 use crate::graphql::connection::{self, IdConnection, PageArgs};
 use crate::graphql::ids::{self, NodeKind};
-use crate::graphql::types::{Tenant, User, Workspace};
 use crate::graphql::types::workspace_tenants;
-use crate::graphql::ContextExt;
+use crate::graphql::types::{Tenant, User, Workspace};
 
 #[derive(Default)]
 pub struct DirectoryQuery;

@@ -22,7 +22,9 @@ impl NodeQuery {
         let db = ctx.db();
         let node = match kind {
             NodeKind::Workspace => Node::Workspace(load_workspace(ctx, raw_id).await?),
-            NodeKind::Tenant => Node::Tenant(Tenant(auth::authorized_tenant(db, viewer, raw_id, None).await?)),
+            NodeKind::Tenant => Node::Tenant(Tenant(
+                auth::authorized_tenant(db, viewer, raw_id, None).await?,
+            )),
             NodeKind::WorkspaceMember => {
                 let membership = workspace_membership::Entity::find_by_id(raw_id)
                     .one(db)

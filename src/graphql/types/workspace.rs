@@ -6,10 +6,10 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use super::{Role, Tenant, User};
 use crate::auth::capabilities;
 use crate::error::Error;
+use crate::graphql::ContextExt;
 use crate::graphql::connection::{self, IdConnection, PageArgs};
 use crate::graphql::ids::{self, NodeKind};
 use crate::graphql::loaders::{Loaders, UserId};
-use crate::graphql::ContextExt;
 
 /// Owns tenants and baselines; people work in it through memberships.
 pub struct Workspace(pub workspace::Model);
@@ -36,7 +36,10 @@ impl Workspace {
     /// The capabilities the caller's role grants here, e.g. `tenant.sync`.
     async fn viewer_capabilities(&self, ctx: &Context<'_>) -> Result<Vec<&'static str>> {
         let access = ctx.viewer()?.workspace(self.0.id)?;
-        Ok(capabilities(access.role).iter().map(|c| c.as_str()).collect())
+        Ok(capabilities(access.role)
+            .iter()
+            .map(|c| c.as_str())
+            .collect())
     }
 
     /// The tenants of this workspace that the caller may see.
@@ -106,7 +109,11 @@ impl WorkspaceMember {
     /// The tenants this member is limited to; `null` means every tenant.
     async fn tenant_ids(&self) -> Option<Vec<ID>> {
         let ids: Vec<i64> = serde_json::from_value(self.0.tenant_ids.clone()?).ok()?;
-        Some(ids.into_iter().map(|id| ids::encode(NodeKind::Tenant, id)).collect())
+        Some(
+            ids.into_iter()
+                .map(|id| ids::encode(NodeKind::Tenant, id))
+                .collect(),
+        )
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

@@ -1,0 +1,342 @@
+//! The authorization matrix: every query and mutation the schema has, against
+//! every kind of caller. A root field without a row here fails the test, and
+//! so does a root field for which one of the three refusals is neither shown
+//! nor explained as impossible.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use crate::common::{TestApp, error_code};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Actor {
+    Anonymous,
+    BadToken,
+    /// Authenticated, but not a member of the workspace.
+    Outsider,
+    /// A reader limited to tenant B.
+    Restricted,
+    Reader,
+    Operator,
+    Manager,
+    Owner,
+}
+
+const ACTORS: [Actor; 8] = [
+    Actor::Anonymous,
+    Actor::BadToken,
+    Actor::Outsider,
+    Actor::Restricted,
+    Actor::Reader,
+    Actor::Operator,
+    Actor::Manager,
+    Actor::Owner,
+];
+
+const UNAUTH: &str = "UNAUTHENTICATED";
+const NOT_FOUND: &str = "NOT_FOUND";
+const FORBIDDEN: &str = "FORBIDDEN";
+
+/// Root fields for which a refusal cannot happen, and why.
+const NOT_APPLICABLE: &[(&str, &str, &str)] = &[
+    ("viewer", NOT_FOUND, "the caller always exists for itself"),
+    ("viewer", FORBIDDEN, "needs no capability"),
+    (
+        "workspaces",
+        NOT_FOUND,
+        "lists only the caller's own workspaces",
+    ),
+    (
+        "workspaces",
+        FORBIDDEN,
+        "every role may view its workspaces",
+    ),
+    ("workspace", FORBIDDEN, "every role may view its workspace"),
+    (
+        "tenant",
+        FORBIDDEN,
+        "every role may view the tenants it has access to",
+    ),
+    (
+        "tenants",
+        FORBIDDEN,
+        "every role may view the tenants it has access to",
+    ),
+    ("node", FORBIDDEN, "every role may view what it can reach"),
+    (
+        "createWorkspace",
+        NOT_FOUND,
+        "creates a new workspace; nothing to look up",
+    ),
+    (
+        "createWorkspace",
+        FORBIDDEN,
+        "any authenticated user may create a workspace and owns it",
+    ),
+];
+
+struct Case {
+    root: &'static str,
+    query: &'static str,
+    vars: Value,
+    expect: Vec<(Actor, Option<&'static str>)>,
+}
+
+/// `ok` lists the actors that succeed; the rest get the code given for them.
+fn case(
+    root: &'static str,
+    query: &'static str,
+    vars: Value,
+    refusals: &[(Actor, &'static str)],
+) -> Case {
+    let expect = ACTORS
+        .iter()
+        .map(|actor| {
+            let code = refusals.iter().find(|(a, _)| a == actor).map(|(_, c)| *c);
+            (*actor, code)
+        })
+        .collect();
+    Case {
+        root,
+        query,
+        vars,
+        expect,
+    }
+}
+
+fn member_refusals(extra: &[(Actor, &'static str)]) -> Vec<(Actor, &'static str)> {
+    let mut v = vec![
+        (Actor::Anonymous, UNAUTH),
+        (Actor::BadToken, UNAUTH),
+        (Actor::Outsider, NOT_FOUND),
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+#[tokio::test]
+async fn authorization_matrix_covers_every_root_field() {
+    let app = TestApp::spawn().await;
+    let (_, owner) = app.user("owner@example.com").await;
+    let (_, outsider) = app.user("outsider@example.com").await;
+    app.gql_ok(
+        &outsider,
+        "mutation { createWorkspace(input: {name: \"Elsewhere\"}) { id } }",
+        json!({}),
+    )
+    .await;
+
+    let ws = app
+        .gql_ok(
+            &owner,
+            "mutation { createWorkspace(input: {name: \"W\"}) { id } }",
+            json!({}),
+        )
+        .await["createWorkspace"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let mut tenant_ids = Vec::new();
+    for name in ["A", "B"] {
+        let id = app
+            .gql_ok(
+                &owner,
+                "mutation($ws: ID!, $n: String!) { createTenant(input: {workspaceId: $ws, name: $n}) { id } }",
+                json!({"ws": ws, "n": name}),
+            )
+            .await["createTenant"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        tenant_ids.push(id);
+    }
+    let (tenant_a, tenant_b) = (tenant_ids[0].clone(), tenant_ids[1].clone());
+    let add = "mutation($ws: ID!, $e: String!, $r: Role!, $t: [ID!]) { addWorkspaceMember(input: {workspaceId: $ws, email: $e, role: $r, tenantIds: $t}) { id } }";
+    for (email, role, tenants) in [
+        ("reader@example.com", "READER", Value::Null),
+        ("restricted@example.com", "READER", json!([tenant_b])),
+        ("operator@example.com", "OPERATOR", Value::Null),
+        ("manager@example.com", "MANAGER", Value::Null),
+    ] {
+        app.gql_ok(
+            &owner,
+            add,
+            json!({"ws": ws, "e": email, "r": role, "t": tenants}),
+        )
+        .await;
+    }
+    let mut tokens: BTreeMap<Actor, Option<String>> = BTreeMap::new();
+    tokens.insert(Actor::Anonymous, None);
+    tokens.insert(
+        Actor::BadToken,
+        Some("dre_this-token-does-not-exist".into()),
+    );
+    tokens.insert(Actor::Outsider, Some(outsider));
+    tokens.insert(Actor::Owner, Some(owner));
+    for (actor, email) in [
+        (Actor::Reader, "reader@example.com"),
+        (Actor::Restricted, "restricted@example.com"),
+        (Actor::Operator, "operator@example.com"),
+        (Actor::Manager, "manager@example.com"),
+    ] {
+        tokens.insert(actor, Some(app.user(email).await.1));
+    }
+
+    let cases = vec![
+        case(
+            "viewer",
+            "{ viewer { id email } }",
+            json!({}),
+            &[(Actor::Anonymous, UNAUTH), (Actor::BadToken, UNAUTH)],
+        ),
+        case(
+            "workspaces",
+            "{ workspaces { totalCount } }",
+            json!({}),
+            &[(Actor::Anonymous, UNAUTH), (Actor::BadToken, UNAUTH)],
+        ),
+        case(
+            "workspace",
+            "query($id: ID!) { workspace(id: $id) { name } }",
+            json!({"id": ws}),
+            &member_refusals(&[]),
+        ),
+        case(
+            "tenant",
+            "query($id: ID!) { tenant(id: $id) { name } }",
+            json!({"id": tenant_a}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND)]),
+        ),
+        case(
+            "tenant",
+            "query($id: ID!) { tenant(id: $id) { name } }",
+            json!({"id": tenant_b}),
+            &member_refusals(&[]),
+        ),
+        case(
+            "tenants",
+            "query($ws: ID!) { tenants(workspaceId: $ws) { totalCount } }",
+            json!({"ws": ws}),
+            &member_refusals(&[]),
+        ),
+        case(
+            "node",
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({"id": ws}),
+            &member_refusals(&[]),
+        ),
+        case(
+            "node",
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({"id": tenant_a}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND)]),
+        ),
+        case(
+            "createWorkspace",
+            "mutation { createWorkspace(input: {name: \"mine\"}) { id } }",
+            json!({}),
+            &[(Actor::Anonymous, UNAUTH), (Actor::BadToken, UNAUTH)],
+        ),
+        case(
+            "createTenant",
+            "mutation($ws: ID!) { createTenant(input: {workspaceId: $ws, name: \"new\"}) { id } }",
+            json!({"ws": ws}),
+            &member_refusals(&[
+                (Actor::Restricted, FORBIDDEN),
+                (Actor::Reader, FORBIDDEN),
+                (Actor::Operator, FORBIDDEN),
+            ]),
+        ),
+        case(
+            "addWorkspaceMember",
+            "mutation($ws: ID!, $e: String!) { addWorkspaceMember(input: {workspaceId: $ws, email: $e, role: READER}) { id } }",
+            json!({"ws": ws}),
+            &member_refusals(&[
+                (Actor::Restricted, FORBIDDEN),
+                (Actor::Reader, FORBIDDEN),
+                (Actor::Operator, FORBIDDEN),
+                (Actor::Manager, FORBIDDEN),
+            ]),
+        ),
+    ];
+
+    let mut failures = Vec::new();
+    let mut seen: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (i, case) in cases.iter().enumerate() {
+        for (actor, expected) in &case.expect {
+            let mut vars = case.vars.clone();
+            // Member additions need a fresh email per call.
+            vars["e"] = json!(format!("new-{i}-{actor:?}@example.com").to_lowercase());
+            let body = app.gql(tokens[actor].as_deref(), case.query, vars).await;
+            let got = error_code(&body);
+            let ok = match expected {
+                None => got.is_none() && !body["data"][case.root].is_null(),
+                Some(code) => got == Some(*code),
+            };
+            if !ok {
+                failures.push(format!(
+                    "{} as {actor:?}: expected {expected:?}, got {body}",
+                    case.root
+                ));
+            }
+            if let Some(code) = expected {
+                seen.entry(case.root).or_default().insert(code);
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "authorization matrix failures:\n{}",
+        failures.join("\n")
+    );
+
+    // Every root field of the schema is in the matrix with all three refusals
+    // shown or explained.
+    let schema = app
+        .gql_ok(
+            tokens[&Actor::Owner].as_deref().expect("token"),
+            "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }",
+            json!({}),
+        )
+        .await;
+    let mut roots = Vec::new();
+    for kind in ["queryType", "mutationType"] {
+        for field in schema["__schema"][kind]["fields"]
+            .as_array()
+            .expect("fields")
+        {
+            roots.push(field["name"].as_str().expect("name").to_owned());
+        }
+    }
+    let mut gaps = Vec::new();
+    for root in &roots {
+        for code in [UNAUTH, NOT_FOUND, FORBIDDEN] {
+            let shown = seen
+                .get(root.as_str())
+                .is_some_and(|codes| codes.contains(code));
+            let explained = NOT_APPLICABLE
+                .iter()
+                .any(|(r, c, _)| r == root && *c == code);
+            if !shown && !explained {
+                gaps.push(format!("{root}: {code}"));
+            }
+        }
+    }
+    assert!(
+        gaps.is_empty(),
+        "root fields missing from the matrix: {gaps:?}"
+    );
+
+    // A restricted member sees only its tenants in lists, too.
+    let data = app
+        .gql_ok(
+            tokens[&Actor::Restricted].as_deref().expect("token"),
+            "query($ws: ID!) { tenants(workspaceId: $ws) { totalCount edges { node { id } } } workspace(id: $ws) { tenants { totalCount } } }",
+            json!({"ws": ws}),
+        )
+        .await;
+    assert_eq!(data["tenants"]["totalCount"], 1);
+    assert_eq!(data["tenants"]["edges"][0]["node"]["id"], tenant_b.as_str());
+    assert_eq!(data["workspace"]["tenants"]["totalCount"], 1);
+}

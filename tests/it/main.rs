@@ -1,0 +1,12 @@
+//! Integration tests: each starts the real application against its own real
+//! database — a SQLite file by default, or a fresh PostgreSQL schema when
+//! TEST_DATABASE_URL is set.
+
+mod common;
+
+mod authz;
+mod bad_input;
+mod bootstrap;
+mod e2e;
+mod migrations;
+mod schema;
