@@ -1,0 +1,153 @@
+//! Setting-level differences between two normalized documents. Set elements
+//! are addressed by their key, never by position:
+//! `settings[device_vendor_msft_policy_config_defender_allowarchivescanning].settingInstance...`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::hash::{canonical_bytes, sha256_hex};
+use super::normalize::element_key;
+use super::registry;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Added,
+    Removed,
+    Modified,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SettingChange {
+    pub path: String,
+    pub change: ChangeKind,
+    pub baseline: Option<Value>,
+    pub current: Option<Value>,
+}
+
+/// The changes that turn `baseline` into `current`, in path order.
+pub fn diff(baseline: &Value, current: &Value) -> Vec<SettingChange> {
+    let mut out = Vec::new();
+    walk("", "", baseline, current, &mut out);
+    out
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn walk(path: &str, array_name: &str, a: &Value, b: &Value, out: &mut Vec<SettingChange>) {
+    match (a, b) {
+        (Value::Object(ma), Value::Object(mb)) => {
+            let keys: std::collections::BTreeSet<&String> = ma.keys().chain(mb.keys()).collect();
+            for key in keys {
+                let child = join(path, key);
+                match (ma.get(key), mb.get(key)) {
+                    (Some(va), Some(vb)) => walk(&child, key, va, vb, out),
+                    (Some(va), None) => {
+                        out.push(change(child, ChangeKind::Removed, Some(va), None))
+                    }
+                    (None, Some(vb)) => out.push(change(child, ChangeKind::Added, None, Some(vb))),
+                    (None, None) => {}
+                }
+            }
+        }
+        (Value::Array(xa), Value::Array(xb)) if is_records(xa) && is_records(xb) => {
+            let la = labelled(array_name, xa);
+            let lb = labelled(array_name, xb);
+            let labels: std::collections::BTreeSet<&String> = la.keys().chain(lb.keys()).collect();
+            for label in labels {
+                let child = format!("{path}[{label}]");
+                match (la.get(label), lb.get(label)) {
+                    (Some(va), Some(vb)) => walk(&child, "", va, vb, out),
+                    (Some(va), None) => {
+                        out.push(change(child, ChangeKind::Removed, Some(va), None))
+                    }
+                    (None, Some(vb)) => out.push(change(child, ChangeKind::Added, None, Some(vb))),
+                    (None, None) => {}
+                }
+            }
+        }
+        _ if a != b => out.push(change(
+            path.to_owned(),
+            ChangeKind::Modified,
+            Some(a),
+            Some(b),
+        )),
+        _ => {}
+    }
+}
+
+fn is_records(items: &[Value]) -> bool {
+    items.iter().all(Value::is_object)
+}
+
+/// Elements by label: their set key where the array has one, otherwise a
+/// short content hash (so an edited keyless record shows as removed + added).
+fn labelled<'a>(array_name: &str, items: &'a [Value]) -> BTreeMap<String, &'a Value> {
+    let key = registry::set_key(array_name);
+    let mut out = BTreeMap::new();
+    for item in items {
+        let base = key
+            .and_then(|k| element_key(item, k))
+            .unwrap_or_else(|| format!("#{}", &sha256_hex(&canonical_bytes(item))[..12]));
+        let mut label = base.clone();
+        let mut n = 2;
+        while out.contains_key(&label) {
+            label = format!("{base}~{n}");
+            n += 1;
+        }
+        out.insert(label, item);
+    }
+    out
+}
+
+fn change(path: String, kind: ChangeKind, a: Option<&Value>, b: Option<&Value>) -> SettingChange {
+    SettingChange {
+        path,
+        change: kind,
+        baseline: a.cloned(),
+        current: b.cloned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paths_use_set_keys() {
+        let a = json!({"settings": [
+            {"settingInstance": {"settingDefinitionId": "s_a", "choiceSettingValue": {"value": "s_a_1"}}},
+            {"settingInstance": {"settingDefinitionId": "s_b", "choiceSettingValue": {"value": "s_b_0"}}}
+        ], "name": "P"});
+        let b = json!({"settings": [
+            {"settingInstance": {"settingDefinitionId": "s_a", "choiceSettingValue": {"value": "s_a_0"}}},
+            {"settingInstance": {"settingDefinitionId": "s_c", "choiceSettingValue": {"value": "s_c_1"}}}
+        ], "name": "P"});
+        let changes = diff(&a, &b);
+        let summary: Vec<(String, ChangeKind)> =
+            changes.iter().map(|c| (c.path.clone(), c.change)).collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    "settings[s_a].settingInstance.choiceSettingValue.value".to_owned(),
+                    ChangeKind::Modified
+                ),
+                ("settings[s_b]".to_owned(), ChangeKind::Removed),
+                ("settings[s_c]".to_owned(), ChangeKind::Added),
+            ]
+        );
+        assert_eq!(changes[0].baseline, Some(json!("s_a_1")));
+        assert_eq!(changes[0].current, Some(json!("s_a_0")));
+        assert!(diff(&a, &a).is_empty());
+    }
+}

@@ -1,0 +1,81 @@
+//! The inventory meta contract: an explicit, versioned list of inventory
+//! fields, hashed like content. Meta evidence says "the same kind of thing
+//! with the same name and shape", not "the same settings".
+
+use serde_json::{Map, Value};
+
+use super::hash::hash_value;
+
+pub const META_CONTRACT_SOURCE: &str = "inventory_meta_contract.v1";
+
+/// Dotted paths read from an inventory item's meta. None carries a version
+/// counter or a timestamp, so an unchanged policy keeps its meta hash.
+pub const META_CONTRACT_V1: &[&str] = &[
+    "@odata.type",
+    "displayName",
+    "name",
+    "description",
+    "platform",
+    "platforms",
+    "technologies",
+    "templateId",
+    "templateReference.templateId",
+    "templateReference.templateFamily",
+    "settingCount",
+];
+
+/// The meta hash of an inventory item, or `None` when its meta has none of
+/// the contract's fields (an evidence gap).
+pub fn meta_hash(meta: &Value) -> Option<String> {
+    let fields = contract_fields(meta);
+    if fields.is_empty() {
+        return None;
+    }
+    Some(hash_value(&Value::Object(Map::from_iter([
+        (
+            "contract".to_owned(),
+            Value::String(META_CONTRACT_SOURCE.to_owned()),
+        ),
+        ("fields".to_owned(), Value::Object(fields)),
+    ]))))
+}
+
+/// The contract's fields present in `meta` (strings trimmed, nulls skipped).
+pub fn contract_fields(meta: &Value) -> Map<String, Value> {
+    let mut fields = Map::new();
+    for path in META_CONTRACT_V1 {
+        let found = match meta.get(*path) {
+            Some(v) => Some(v),
+            None => path.split('.').try_fold(meta, |v, s| v.get(s)),
+        };
+        match found {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => {
+                fields.insert((*path).to_owned(), Value::String(s.trim().to_owned()));
+            }
+            Some(other) => {
+                fields.insert((*path).to_owned(), other.clone());
+            }
+        }
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_contract_fields_count() {
+        let a = json!({"@odata.type": "#x", "displayName": "P ", "version": 3, "lastModifiedDateTime": "2024"});
+        let b = json!({"@odata.type": "#x", "displayName": "P", "version": 9, "id": "other"});
+        assert_eq!(meta_hash(&a), meta_hash(&b));
+        assert_ne!(
+            meta_hash(&a),
+            meta_hash(&json!({"@odata.type": "#y", "displayName": "P"}))
+        );
+        assert_eq!(meta_hash(&json!({"version": 1, "id": "x"})), None);
+        assert_eq!(meta_hash(&json!("not an object")), None);
+    }
+}

@@ -1,0 +1,395 @@
+//! Turns a policy payload into canonical, tenant-free JSON and its hash.
+//!
+//! Rules come from the registry: volatile keys dropped by explicit lists,
+//! OData plumbing dropped, tenant identifiers dropped, secrets replaced by a
+//! marker, set-like arrays sorted by their declared key and other arrays of
+//! records by their canonical form. Scalar arrays keep their order.
+
+use serde_json::{Map, Value};
+
+use super::hash::{canonical_bytes, sha256_hex};
+use super::registry::{
+    self, PolicyTypeRule, RootShape, SECRET_MARKER, TENANT_BOUND_ANYWHERE, TRIMMED_TEXT,
+    VOLATILE_TOP_LEVEL,
+};
+
+/// Deeper payloads are refused rather than recursed into.
+pub const MAX_DEPTH: usize = 64;
+/// Larger canonical documents are refused (the corpus maximum is ~0.5 MB).
+pub const MAX_CANONICAL_BYTES: usize = 8 * 1024 * 1024;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Normalized {
+    pub value: Value,
+    pub canonical: Vec<u8>,
+    pub hash: String,
+    /// Set when the type is not in the registry and default rules applied.
+    pub warning: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not normalizable: {reason}")]
+pub struct NotNormalizable {
+    pub reason: String,
+}
+
+fn refuse(reason: impl Into<String>) -> NotNormalizable {
+    NotNormalizable {
+        reason: reason.into(),
+    }
+}
+
+pub fn normalize(policy_type: &str, payload: &Value) -> Result<Normalized, NotNormalizable> {
+    let (rule, known) = registry::rule_for(policy_type);
+    match (rule.root, payload) {
+        (RootShape::Object, Value::Object(_)) => {}
+        (RootShape::RecordArray, Value::Array(items)) if items.iter().all(Value::is_object) => {}
+        (RootShape::Object, other) => {
+            return Err(refuse(format!(
+                "the payload is not a JSON object (got {})",
+                kind(other)
+            )));
+        }
+        (RootShape::RecordArray, other) => {
+            return Err(refuse(format!(
+                "a {policy_type} payload must be a JSON array of objects (got {})",
+                kind(other)
+            )));
+        }
+    }
+    let walker = Walker { rule };
+    let value = walker.value(payload, Context::root(), 0)?;
+    let canonical = canonical_bytes(&value);
+    if canonical.len() > MAX_CANONICAL_BYTES {
+        return Err(refuse(format!(
+            "the normalized content is {} bytes, over the limit of {MAX_CANONICAL_BYTES}",
+            canonical.len()
+        )));
+    }
+    let hash = sha256_hex(&canonical);
+    let warning = (!known).then(|| {
+        format!("policy type `{policy_type}` is not in the registry; default normalization rules were applied")
+    });
+    Ok(Normalized {
+        value,
+        canonical,
+        hash,
+        warning,
+    })
+}
+
+/// Replaces secret values in place, leaving everything else as it was. Used
+/// on raw payloads before they are stored.
+pub fn redact_secrets(policy_type: &str, payload: &mut Value) {
+    let (rule, _) = registry::rule_for(policy_type);
+    redact(rule, payload, 0);
+}
+
+fn redact(rule: &PolicyTypeRule, value: &mut Value, depth: usize) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            let encrypted = map.get("isEncrypted") == Some(&Value::Bool(true));
+            for (key, v) in map.iter_mut() {
+                if is_secret(rule, key, encrypted) && !v.is_null() {
+                    *v = Value::String(SECRET_MARKER.to_owned());
+                } else {
+                    redact(rule, v, depth + 1);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| redact(rule, v, depth + 1)),
+        _ => {}
+    }
+}
+
+fn is_secret(rule: &PolicyTypeRule, key: &str, encrypted_object: bool) -> bool {
+    rule.secret_fields.contains(&key) || (encrypted_object && key == "value")
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+const NESTED_ARRAY: &str = "[]";
+
+/// Where in the payload a value sits, as far as the rules care.
+#[derive(Clone, Copy)]
+struct Context<'a> {
+    top_level: bool,
+    /// The name of the array this object is an element of.
+    element_of: Option<&'a str>,
+}
+
+impl Context<'_> {
+    fn root() -> Self {
+        Context {
+            top_level: true,
+            element_of: None,
+        }
+    }
+}
+
+struct Walker {
+    rule: &'static PolicyTypeRule,
+}
+
+impl Walker {
+    fn value(
+        &self,
+        value: &Value,
+        ctx: Context<'_>,
+        depth: usize,
+    ) -> Result<Value, NotNormalizable> {
+        if depth > MAX_DEPTH {
+            return Err(refuse(format!(
+                "the payload is nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        match value {
+            Value::Object(map) => self.object(map, ctx, depth),
+            Value::Array(items) => {
+                // The root record array is a set keyed like any other; an
+                // array nested directly in an array has no name of its own.
+                let name = if ctx.top_level { "" } else { NESTED_ARRAY };
+                self.array(name, items, depth)
+            }
+            other => Ok(other.clone()),
+        }
+    }
+
+    fn object(
+        &self,
+        map: &Map<String, Value>,
+        ctx: Context<'_>,
+        depth: usize,
+    ) -> Result<Value, NotNormalizable> {
+        let encrypted = map.get("isEncrypted") == Some(&Value::Bool(true));
+        let dropped_in_element = ctx
+            .element_of
+            .map(registry::volatile_in_elements)
+            .unwrap_or(&[]);
+        let top_level = ctx.top_level && self.rule.root == RootShape::Object;
+        let mut out = Map::new();
+        for (key, v) in map {
+            let key_str = key.as_str();
+            if registry::is_odata_annotation(key_str)
+                || TENANT_BOUND_ANYWHERE.contains(&key_str)
+                || dropped_in_element.contains(&key_str)
+                || (top_level
+                    && (VOLATILE_TOP_LEVEL.contains(&key_str)
+                        || self.rule.extra_volatile_top_level.contains(&key_str)))
+            {
+                continue;
+            }
+            let normalized = if is_secret(self.rule, key_str, encrypted) && !v.is_null() {
+                Value::String(SECRET_MARKER.to_owned())
+            } else if let (true, Value::String(s)) = (TRIMMED_TEXT.contains(&key_str), v) {
+                Value::String(s.trim().to_owned())
+            } else if let (true, Value::String(s)) =
+                (self.rule.boolean_strings.contains(&key_str), v)
+            {
+                match s.trim().to_ascii_lowercase().as_str() {
+                    "true" => Value::Bool(true),
+                    "false" => Value::Bool(false),
+                    _ => v.clone(),
+                }
+            } else if let Value::Array(items) = v {
+                self.array(key_str, items, depth + 1)?
+            } else {
+                self.value(
+                    v,
+                    Context {
+                        top_level: false,
+                        element_of: None,
+                    },
+                    depth + 1,
+                )?
+            };
+            out.insert(key.clone(), normalized);
+        }
+        Ok(Value::Object(out))
+    }
+
+    fn array(&self, name: &str, items: &[Value], depth: usize) -> Result<Value, NotNormalizable> {
+        if depth > MAX_DEPTH {
+            return Err(refuse(format!(
+                "the payload is nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        let ctx = Context {
+            top_level: false,
+            element_of: Some(name),
+        };
+        let normalized = items
+            .iter()
+            .map(|item| self.value(item, ctx, depth + 1))
+            .collect::<Result<Vec<_>, _>>()?;
+        let all_records = !normalized.is_empty() && normalized.iter().all(Value::is_object);
+        let key = registry::set_key(name);
+        if key.is_some() && !normalized.is_empty() && !all_records {
+            return Err(refuse(format!(
+                "`{}` must be a list of objects identified by `{}`",
+                if name.is_empty() { "the payload" } else { name },
+                key.unwrap_or_default()
+            )));
+        }
+        if !all_records {
+            return Ok(Value::Array(normalized));
+        }
+        // Sort sets by their key, then by canonical form, so that neither
+        // element order nor ties change the hash.
+        let mut keyed: Vec<(Option<String>, Vec<u8>, Value)> = normalized
+            .into_iter()
+            .map(|item| {
+                let k = key.and_then(|path| element_key(&item, path));
+                (k, canonical_bytes(&item), item)
+            })
+            .collect();
+        keyed.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        Ok(Value::Array(keyed.into_iter().map(|(_, _, v)| v).collect()))
+    }
+}
+
+/// The identity of a set element: the value at a dotted path, as text.
+pub fn element_key(item: &Value, path: &str) -> Option<String> {
+    // Keys such as `presentation@odata.bind` contain dots themselves.
+    let found = match item.get(path) {
+        Some(v) => v,
+        None => path
+            .split('.')
+            .try_fold(item, |v, segment| v.get(segment))?,
+    };
+    match found {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(String::from_utf8_lossy(&canonical_bytes(other)).into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn drops_volatile_annotations_and_tenant_ids_but_keeps_settings() {
+        let payload = json!({
+            "@odata.context": "https://graph.microsoft.com/beta/$metadata#x",
+            "@odata.type": "#microsoft.graph.windows10CompliancePolicy",
+            "#microsoft.graph.assign": {"target": "x"},
+            "id": "a8994b69",
+            "version": 7,
+            "createdDateTime": "2020-01-01T00:00:00Z",
+            "roleScopeTagIds": ["0"],
+            "assignments": [{"id": "x", "target": {"groupId": "g-123"}}],
+            "assignments@odata.context": "https://…",
+            "displayName": "  Policy  ",
+            "passwordMinimumLength": 12,
+            "qualityUpdatesPauseExpiryDateTime": "0001-01-01T00:00:00Z",
+            "templateId": "t-1",
+            "scheduledActionsForRule": [{"id": "r1", "ruleName": null, "scheduledActionConfigurations": [{"id": "c1", "actionType": "block", "gracePeriodHours": 24}]}]
+        });
+        let n = normalize("deviceCompliancePolicies", &payload).unwrap();
+        assert_eq!(
+            n.value,
+            json!({
+                "@odata.type": "#microsoft.graph.windows10CompliancePolicy",
+                "displayName": "Policy",
+                "passwordMinimumLength": 12,
+                "qualityUpdatesPauseExpiryDateTime": "0001-01-01T00:00:00Z",
+                "templateId": "t-1",
+                "scheduledActionsForRule": [{"ruleName": null, "scheduledActionConfigurations": [{"actionType": "block", "gracePeriodHours": 24}]}]
+            })
+        );
+        assert!(n.warning.is_none());
+    }
+
+    #[test]
+    fn sets_sort_by_key_and_records_by_form() {
+        let a = json!({"omaSettings": [{"omaUri": "./b", "value": 1}, {"omaUri": "./a", "value": 2}], "rules": [{"x": 2}, {"x": 1}], "list": [3, 1, 2]});
+        let b = json!({"omaSettings": [{"omaUri": "./a", "value": 2}, {"omaUri": "./b", "value": 1}], "rules": [{"x": 1}, {"x": 2}], "list": [3, 1, 2]});
+        let na = normalize("deviceConfigurations", &a).unwrap();
+        assert_eq!(na.hash, normalize("deviceConfigurations", &b).unwrap().hash);
+        assert_eq!(na.value["omaSettings"][0]["omaUri"], "./a");
+        assert_eq!(
+            na.value["list"],
+            json!([3, 1, 2]),
+            "scalar lists keep their order"
+        );
+        let c = json!({"omaSettings": [], "rules": [], "list": [1, 2, 3]});
+        assert_ne!(na.hash, normalize("deviceConfigurations", &c).unwrap().hash);
+    }
+
+    #[test]
+    fn secrets_become_a_marker() {
+        let payload = json!({"omaSettings": [
+            {"omaUri": "./secret", "isEncrypted": true, "value": "s3cr3t", "secretReferenceValueId": "ref-1"},
+            {"omaUri": "./plain", "isEncrypted": false, "value": "visible"}
+        ], "preSharedKey": "wifi-key"});
+        let n = normalize("deviceConfigurations", &payload).unwrap();
+        let text = String::from_utf8(n.canonical.clone()).unwrap();
+        assert!(!text.contains("s3cr3t") && !text.contains("wifi-key") && !text.contains("ref-1"));
+        assert!(text.contains("visible"));
+        assert_eq!(n.value["preSharedKey"], SECRET_MARKER);
+        let mut raw = payload.clone();
+        redact_secrets("deviceConfigurations", &mut raw);
+        assert!(!raw.to_string().contains("s3cr3t"));
+        assert_eq!(raw["omaSettings"][1]["value"], "visible");
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_normalize() {
+        assert!(
+            normalize("deviceConfigurations", &json!([1, 2]))
+                .unwrap_err()
+                .reason
+                .contains("not a JSON object")
+        );
+        assert!(normalize("deviceConfigurations", &json!("x")).is_err());
+        assert!(normalize("groupPolicyConfigurations", &json!({"a": 1})).is_err());
+        let bad_set = json!({"settings": ["not", "objects"]});
+        assert!(
+            normalize("configurationPolicies", &bad_set)
+                .unwrap_err()
+                .reason
+                .contains("settings")
+        );
+        let mut deep = json!(1);
+        for _ in 0..100 {
+            deep = json!({"n": deep});
+        }
+        assert!(
+            normalize("configurationPolicies", &deep)
+                .unwrap_err()
+                .reason
+                .contains("deeper")
+        );
+    }
+
+    #[test]
+    fn unknown_types_get_default_rules_and_a_warning() {
+        let n = normalize("brandNewThings", &json!({"id": "x", "a": 1})).unwrap();
+        assert_eq!(n.value, json!({"a": 1}));
+        assert!(n.warning.unwrap().contains("brandNewThings"));
+    }
+
+    #[test]
+    fn admx_boolean_strings_are_booleans() {
+        let a = json!([{"definition@odata.bind": "d1", "enabled": "true"}]);
+        let b = json!([{"definition@odata.bind": "d1", "enabled": true}]);
+        assert_eq!(
+            normalize("groupPolicyConfigurations", &a).unwrap().hash,
+            normalize("groupPolicyConfigurations", &b).unwrap().hash
+        );
+    }
+}
