@@ -13,6 +13,8 @@ pub enum Action {
     WorkspaceCreate,
     TenantCreate,
     WorkspaceMemberAdd,
+    InventorySyncRecord,
+    PolicyVersionsRecord,
 }
 
 impl Action {
@@ -21,6 +23,8 @@ impl Action {
             Action::WorkspaceCreate => "workspace.create",
             Action::TenantCreate => "tenant.create",
             Action::WorkspaceMemberAdd => "workspace.member.add",
+            Action::InventorySyncRecord => "tenant.inventory_sync.record",
+            Action::PolicyVersionsRecord => "tenant.policy_versions.record",
         }
     }
 }

@@ -11,8 +11,11 @@ pub mod config;
 pub mod db;
 pub mod directory;
 pub mod error;
+pub mod evidence;
 pub mod graphql;
 pub mod http;
+pub mod import;
+pub mod runs;
 
 use std::future::Future;
 

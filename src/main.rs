@@ -41,6 +41,18 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Record a folder of Graph JSON exports (one file per policy) for a
+    /// tenant: an inventory sync of every type found (a full listing of each
+    /// type) plus a policy version per file.
+    Import {
+        /// The tenant: its numeric id or its GraphQL global id.
+        #[arg(long)]
+        tenant: String,
+        /// The policy type of every file; by default the folder name tells.
+        #[arg(long)]
+        policy_type: Option<String>,
+        dir: std::path::PathBuf,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -110,6 +122,35 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Import {
+            tenant,
+            policy_type,
+            dir,
+        } => {
+            let tenant_id = parse_tenant_id(&tenant)?;
+            let db = db::connect(&cli.database_url)
+                .await
+                .context("connecting to the database")?;
+            db::migrate(&db).await.context("applying migrations")?;
+            let report =
+                drift_engine::import::import_dir(&db, tenant_id, &dir, policy_type.as_deref())
+                    .await?;
+            for (path, reason) in &report.skipped {
+                eprintln!("skipped {}: {reason}", path.display());
+            }
+            println!(
+                "imported {} files (inventory_sync run {}, policy_capture run {}); {} skipped, {} not normalizable",
+                report.files_read,
+                report
+                    .inventory_run_id
+                    .map_or("-".into(), |id| id.to_string()),
+                report
+                    .capture_run_id
+                    .map_or("-".into(), |id| id.to_string()),
+                report.skipped.len(),
+                report.versions_not_normalizable,
+            );
+        }
         Command::Token {
             action: TokenAction::Create { email, name },
         } => {
@@ -128,6 +169,17 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn parse_tenant_id(text: &str) -> anyhow::Result<i64> {
+    if let Ok(id) = text.parse() {
+        return Ok(id);
+    }
+    graphql::ids::decode_as(
+        &async_graphql::ID(text.to_owned()),
+        graphql::ids::NodeKind::Tenant,
+    )
+    .map_err(|e| anyhow::anyhow!("--tenant: {e}"))
 }
 
 fn init_tracing(json: bool) {

@@ -11,14 +11,18 @@ pub enum NodeKind {
     Tenant,
     User,
     WorkspaceMember,
+    OperationRun,
+    InventoryItem,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 4] = [
+    const ALL: [NodeKind; 6] = [
         NodeKind::Workspace,
         NodeKind::Tenant,
         NodeKind::User,
         NodeKind::WorkspaceMember,
+        NodeKind::OperationRun,
+        NodeKind::InventoryItem,
     ];
 
     pub fn name(self) -> &'static str {
@@ -27,6 +31,8 @@ impl NodeKind {
             NodeKind::Tenant => "Tenant",
             NodeKind::User => "User",
             NodeKind::WorkspaceMember => "WorkspaceMember",
+            NodeKind::OperationRun => "OperationRun",
+            NodeKind::InventoryItem => "InventoryItem",
         }
     }
 }

@@ -14,7 +14,8 @@ use serde_json::json;
 
 use super::AppState;
 use crate::auth::{Viewer, tokens};
-use crate::graphql::{RequestAuth, errors::ensure_code, loaders::new_loaders};
+use crate::graphql::loaders::{new_current_state_loader, new_loaders};
+use crate::graphql::{RequestAuth, errors::ensure_code};
 
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     if let Some(len) = headers
@@ -111,6 +112,9 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
     for request in batch.iter_mut() {
         request.data.insert(auth.clone());
         request.data.insert(new_loaders(state.db.clone()));
+        request
+            .data
+            .insert(new_current_state_loader(state.db.clone()));
     }
     let mut response = state.schema.execute_batch(batch).await;
     match &mut response {

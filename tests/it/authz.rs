@@ -65,6 +65,11 @@ const NOT_APPLICABLE: &[(&str, &str, &str)] = &[
     ),
     ("node", FORBIDDEN, "every role may view what it can reach"),
     (
+        "operationRun",
+        FORBIDDEN,
+        "every role may view the runs of the tenants it has access to",
+    ),
+    (
         "createWorkspace",
         NOT_FOUND,
         "creates a new workspace; nothing to look up",
@@ -166,6 +171,16 @@ async fn authorization_matrix_covers_every_root_field() {
         )
         .await;
     }
+    let run_a = app
+        .gql_ok(
+            &owner,
+            "mutation($t: ID!) { recordInventorySync(input: {tenantId: $t, policyTypes: [{policyType: \"deviceConfigurations\", status: SUCCEEDED}]}) { id } }",
+            json!({"t": tenant_a}),
+        )
+        .await["recordInventorySync"]["id"]
+        .as_str()
+        .expect("run id")
+        .to_owned();
     let mut tokens: BTreeMap<Actor, Option<String>> = BTreeMap::new();
     tokens.insert(Actor::Anonymous, None);
     tokens.insert(
@@ -258,6 +273,30 @@ async fn authorization_matrix_covers_every_root_field() {
                 (Actor::Operator, FORBIDDEN),
                 (Actor::Manager, FORBIDDEN),
             ]),
+        ),
+        case(
+            "operationRun",
+            "query($id: ID!) { operationRun(id: $id) { id status } }",
+            json!({"id": run_a}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND)]),
+        ),
+        case(
+            "node",
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({"id": run_a}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND)]),
+        ),
+        case(
+            "recordInventorySync",
+            "mutation($t: ID!) { recordInventorySync(input: {tenantId: $t, policyTypes: [{policyType: \"deviceConfigurations\", status: SUCCEEDED}], items: [{policyType: \"deviceConfigurations\", externalId: \"p1\", displayName: \"P1\"}]}) { id } }",
+            json!({"t": tenant_a}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND), (Actor::Reader, FORBIDDEN)]),
+        ),
+        case(
+            "recordPolicyVersions",
+            "mutation($t: ID!) { recordPolicyVersions(input: {tenantId: $t, versions: [{policyType: \"deviceConfigurations\", externalId: \"p1\", content: {displayName: \"P1\"}}]}) { id } }",
+            json!({"t": tenant_a}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND), (Actor::Reader, FORBIDDEN)]),
         ),
     ];
 

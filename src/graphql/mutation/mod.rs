@@ -1,6 +1,7 @@
 mod directory;
+mod evidence;
 
 use async_graphql::MergedObject;
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(directory::DirectoryMutation);
+pub struct Mutation(directory::DirectoryMutation, evidence::EvidenceMutation);

@@ -1,13 +1,13 @@
 use async_graphql::{Context, ID, Object, Result};
-use entity::{user, workspace_membership};
+use entity::{inventory_item, user, workspace_membership};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use super::directory::load_workspace;
-use crate::auth;
+use crate::auth::{self, Capability};
 use crate::error::Error;
 use crate::graphql::ContextExt;
 use crate::graphql::ids::{self, NodeKind};
-use crate::graphql::types::{Node, Tenant, User, WorkspaceMember};
+use crate::graphql::types::{InventoryItem, Node, Tenant, User, WorkspaceMember};
 
 #[derive(Default)]
 pub struct NodeQuery;
@@ -35,6 +35,24 @@ impl NodeQuery {
                 Node::WorkspaceMember(WorkspaceMember(membership))
             }
             NodeKind::User => Node::User(User(visible_user(ctx, raw_id).await?)),
+            NodeKind::OperationRun => {
+                Node::OperationRun(super::evidence::load_run(ctx, raw_id).await?)
+            }
+            NodeKind::InventoryItem => {
+                let item = inventory_item::Entity::find_by_id(raw_id)
+                    .one(db)
+                    .await
+                    .map_err(Error::from)?
+                    .ok_or(Error::NotFound("inventory item"))?;
+                auth::authorized_tenant(
+                    db,
+                    viewer,
+                    item.tenant_id,
+                    Some(Capability::TenantFindingsView),
+                )
+                .await?;
+                Node::InventoryItem(InventoryItem(item))
+            }
         };
         Ok(Some(node))
     }

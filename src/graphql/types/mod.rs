@@ -2,11 +2,15 @@
 //! GraphQL traits themselves.
 
 mod enums;
+mod evidence;
+mod run;
 mod tenant;
 mod user;
 mod workspace;
 
 pub use enums::*;
+pub use evidence::{EvidenceSide, Fidelity, InventoryItem, Provenance};
+pub use run::OperationRun;
 pub use tenant::Tenant;
 pub use user::User;
 pub use workspace::{Workspace, WorkspaceMember, workspace_tenants};
@@ -21,4 +25,6 @@ pub enum Node {
     Tenant(Tenant),
     User(User),
     WorkspaceMember(WorkspaceMember),
+    OperationRun(OperationRun),
+    InventoryItem(InventoryItem),
 }

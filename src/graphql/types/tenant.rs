@@ -2,8 +2,14 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::tenant;
 
-use super::{TenantKind, Workspace};
+use entity::inventory_item;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::{InventoryItem, TenantKind, Workspace};
+use crate::auth::Capability;
 use crate::error::Error;
+use crate::graphql::ContextExt;
+use crate::graphql::connection::{self, IdConnection, PageArgs};
 use crate::graphql::ids::{self, NodeKind};
 use crate::graphql::loaders::{Loaders, WorkspaceId};
 
@@ -31,6 +37,41 @@ impl Tenant {
 
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+
+    /// Policies the inventory syncs listed for this tenant. `policyType`
+    /// filters; removed items are left out unless `includeRemoved`.
+    #[graphql(complexity = "connection::complexity(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn inventory_items(
+        &self,
+        ctx: &Context<'_>,
+        policy_type: Option<String>,
+        include_removed: Option<bool>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<IdConnection<InventoryItem>> {
+        ctx.viewer()?
+            .require_tenant(&self.0, Capability::TenantFindingsView)?;
+        let mut select =
+            inventory_item::Entity::find().filter(inventory_item::Column::TenantId.eq(self.0.id));
+        if let Some(policy_type) = policy_type {
+            select = select.filter(inventory_item::Column::PolicyType.eq(policy_type));
+        }
+        if !include_removed.unwrap_or(false) {
+            select = select.filter(inventory_item::Column::RemovedAt.is_null());
+        }
+        Ok(connection::paginate_by_id(
+            ctx.db(),
+            select,
+            inventory_item::Column::Id,
+            |i| i.id,
+            InventoryItem,
+            PageArgs::new(first, after, last, before),
+        )
+        .await?)
     }
 
     async fn workspace(&self, ctx: &Context<'_>) -> Result<Workspace> {

@@ -1,6 +1,8 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use drift_engine::auth::tokens;
 use drift_engine::config::Config;
@@ -98,6 +100,8 @@ fn rand_bytes() -> [u8; 8] {
 pub struct TestApp {
     pub base: String,
     pub db: DatabaseConnection,
+    /// SQL statements the server has issued (sea-orm's metric callback).
+    pub statements: Arc<AtomicUsize>,
     pub client: reqwest::Client,
     pub test_db: TestDb,
     shutdown: Option<oneshot::Sender<()>>,
@@ -117,7 +121,12 @@ impl TestApp {
         let mut config = Config::new(test_db.url.clone(), addr);
         configure(&mut config);
         let (tx, rx) = oneshot::channel::<()>();
-        let db = test_db.db.clone();
+        let statements = Arc::new(AtomicUsize::new(0));
+        let mut db = test_db.db.clone();
+        let counter = statements.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
         tokio::spawn(async move {
             drift_engine::serve(config, db, listener, async {
                 let _ = rx.await;
@@ -128,6 +137,7 @@ impl TestApp {
         Self {
             base: format!("http://{addr}"),
             db: test_db.db.clone(),
+            statements,
             client: reqwest::Client::new(),
             test_db,
             shutdown: Some(tx),
@@ -171,6 +181,46 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+impl TestApp {
+    /// Creates a workspace owned by `token`'s user and one tenant in it;
+    /// returns their global ids.
+    pub async fn workspace_with_tenant(&self, token: &str) -> (String, String) {
+        let ws = self
+            .gql_ok(
+                token,
+                "mutation { createWorkspace(input: {name: \"W\"}) { id } }",
+                json!({}),
+            )
+            .await["createWorkspace"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let tenant = self
+            .gql_ok(
+                token,
+                "mutation($ws: ID!) { createTenant(input: {workspaceId: $ws, name: \"T\"}) { id } }",
+                json!({"ws": ws}),
+            )
+            .await["createTenant"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        (ws, tenant)
+    }
+
+    /// Statements the server issues while answering one request.
+    pub async fn count_statements(
+        &self,
+        token: &str,
+        query: &str,
+        variables: Value,
+    ) -> (usize, Value) {
+        self.statements.store(0, Ordering::SeqCst);
+        let body = self.gql_ok(token, query, variables).await;
+        (self.statements.load(Ordering::SeqCst), body)
     }
 }
 

@@ -1,0 +1,160 @@
+use async_graphql::{Context, Enum, ID, Json, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::operation_run;
+use serde_json::Value;
+
+use super::Tenant;
+use crate::auth;
+use crate::graphql::ContextExt;
+use crate::graphql::ids::{self, NodeKind};
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::RunType")]
+pub enum OperationRunType {
+    InventorySync,
+    PolicyCapture,
+    BaselineCapture,
+    BaselineCompare,
+    Verification,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::RunStatus")]
+pub enum OperationRunStatus {
+    Queued,
+    Running,
+    Completed,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::RunOutcome")]
+pub enum OperationRunOutcome {
+    Pending,
+    Succeeded,
+    PartiallySucceeded,
+    Failed,
+}
+
+#[derive(SimpleObject)]
+pub struct Progress {
+    pub done: i64,
+    pub total: i64,
+}
+
+/// Coverage of one policy type by an inventory sync.
+#[derive(SimpleObject)]
+pub struct PolicyTypeCoverage {
+    pub policy_type: String,
+    /// `succeeded` or `failed`.
+    pub status: String,
+    pub item_count: i64,
+    pub error: Option<String>,
+}
+
+/// A problem with one subject's evidence that did not stop the run.
+#[derive(SimpleObject)]
+pub struct EvidenceWarning {
+    pub policy_type: String,
+    pub external_id: Option<String>,
+    pub reason: String,
+}
+
+/// A long-running or auditable job: sync, capture, compare, verification.
+pub struct OperationRun(pub operation_run::Model);
+
+#[Object]
+impl OperationRun {
+    pub async fn id(&self) -> ID {
+        ids::encode(NodeKind::OperationRun, self.0.id)
+    }
+
+    #[graphql(name = "type")]
+    async fn run_type(&self) -> OperationRunType {
+        self.0.run_type.into()
+    }
+
+    async fn status(&self) -> OperationRunStatus {
+        self.0.status.into()
+    }
+
+    async fn outcome(&self) -> OperationRunOutcome {
+        self.0.outcome.into()
+    }
+
+    async fn tenant(&self, ctx: &Context<'_>) -> Result<Tenant> {
+        let tenant =
+            auth::authorized_tenant(ctx.db(), ctx.viewer()?, self.0.tenant_id, None).await?;
+        Ok(Tenant(tenant))
+    }
+
+    async fn progress(&self) -> Progress {
+        Progress {
+            done: self.0.progress_done,
+            total: self.0.progress_total,
+        }
+    }
+
+    /// Numeric counters only, under whitelisted keys.
+    async fn summary_counts(&self) -> Json<Value> {
+        Json(self.0.summary_counts.clone())
+    }
+
+    async fn failure_summary(&self) -> Option<Json<Value>> {
+        self.0.failure_summary.clone().map(Json)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.0.started_at
+    }
+
+    async fn completed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.completed_at
+    }
+
+    /// For inventory syncs: which policy types the listing covered.
+    async fn inventory_coverage(&self) -> Option<Vec<PolicyTypeCoverage>> {
+        let types = self
+            .0
+            .context
+            .get("inventory_coverage")?
+            .get("policy_types")?
+            .as_object()?;
+        Some(
+            types
+                .iter()
+                .map(|(name, c)| PolicyTypeCoverage {
+                    policy_type: name.clone(),
+                    status: c["status"].as_str().unwrap_or_default().to_owned(),
+                    item_count: c["item_count"].as_i64().unwrap_or_default(),
+                    error: c["error"].as_str().map(str::to_owned),
+                })
+                .collect(),
+        )
+    }
+
+    /// Evidence warnings recorded by the run (unknown types, payloads that
+    /// could not be normalized, ...).
+    async fn warnings(&self) -> Vec<EvidenceWarning> {
+        let warnings = self
+            .0
+            .context
+            .as_object()
+            .and_then(|ctx| ctx.values().next())
+            .and_then(|section| section.get("warnings"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        serde_json::from_value::<Vec<crate::evidence::EvidenceWarning>>(warnings)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|w| EvidenceWarning {
+                policy_type: w.policy_type,
+                external_id: w.external_id,
+                reason: w.reason,
+            })
+            .collect()
+    }
+}
