@@ -1,6 +1,9 @@
 //! Operation runs: every long-running or auditable job is a row in
 //! `operation_runs`. This module owns how runs are created and recorded.
 
+pub mod queue;
+pub mod worker;
+
 use chrono::{DateTime, Utc};
 use entity::enums::{RunOutcome, RunStatus, RunType};
 use entity::operation_run;

@@ -1,0 +1,192 @@
+//! Baseline capture: scope types → the source tenant's present subjects →
+//! the same resolver as compare → an immutable snapshot with tenant-free items.
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use entity::enums::{CaptureMode, Fidelity, RunOutcome, SnapshotStatus};
+use entity::{baseline_profile, baseline_snapshot, baseline_snapshot_item};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::profiles::Scope;
+use super::subjects::present_subjects;
+use crate::evidence::resolver::{CHUNK_SIZE, resolve_current_state};
+use crate::evidence::{Evidence, EvidenceWarning, SubjectRef};
+use crate::runs::queue::Completion;
+use crate::runs::summary_counts;
+use crate::runs::worker::{JobError, RunContext};
+
+/// Subjects lacking content kept in a FULL_CONTENT run's context.
+const MAX_LISTED_MISSING: usize = 1_000;
+
+#[derive(Deserialize)]
+pub struct CaptureRequest {
+    pub baseline_profile_id: i64,
+    pub source_tenant_id: i64,
+}
+
+pub fn request_context(profile_id: i64, source_tenant_id: i64) -> serde_json::Value {
+    json!({"baseline_capture": {"baseline_profile_id": profile_id, "source_tenant_id": source_tenant_id}})
+}
+
+fn evidence_json(e: &Evidence) -> serde_json::Value {
+    json!({
+        "hash": e.hash,
+        "fidelity": e.provenance.fidelity,
+        "source": e.provenance.source,
+        "observed_at": e.provenance.observed_at,
+        "observed_operation_run_id": e.provenance.observed_operation_run_id,
+    })
+}
+
+pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
+    let db = &ctx.db;
+    let request: CaptureRequest =
+        serde_json::from_value(ctx.run.context["baseline_capture"].clone()).map_err(|_| {
+            JobError::Failed {
+                reason_code: "invalid_request",
+                message: "the run does not name a profile and a source tenant".into(),
+            }
+        })?;
+    let profile = baseline_profile::Entity::find_by_id(request.baseline_profile_id)
+        .one(db)
+        .await?
+        .ok_or(JobError::Failed {
+            reason_code: "profile_not_found",
+            message: "the baseline profile no longer exists".into(),
+        })?;
+    let types = Scope::of(&profile).effective_types();
+
+    // A retried run starts over: drop what an earlier attempt left half-built.
+    baseline_snapshot::Entity::delete_many()
+        .filter(baseline_snapshot::Column::OperationRunId.eq(ctx.run.id))
+        .filter(baseline_snapshot::Column::Status.eq(SnapshotStatus::Building))
+        .exec(db)
+        .await?;
+    let captured_at = Utc::now();
+    let snapshot = baseline_snapshot::ActiveModel {
+        workspace_id: Set(profile.workspace_id),
+        baseline_profile_id: Set(profile.id),
+        source_tenant_id: Set(Some(request.source_tenant_id)),
+        operation_run_id: Set(Some(ctx.run.id)),
+        status: Set(SnapshotStatus::Building),
+        captured_at: Set(captured_at),
+        item_count: Set(0),
+        created_at: Set(captured_at),
+        completed_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+
+    let subjects =
+        present_subjects(db, request.source_tenant_id, &types, profile.subject_match).await?;
+    let total = subjects.len() as i64;
+    ctx.progress(0, total).await?;
+
+    let mut warnings: Vec<EvidenceWarning> = Vec::new();
+    let mut seen_keys: HashSet<(String, String)> = HashSet::new();
+    let (mut content, mut meta, mut gaps, mut items) = (0u64, 0u64, 0u64, 0i64);
+    let mut missing_content = Vec::new();
+    let mut missing_content_total = 0usize;
+    for (n, chunk) in subjects.chunks(CHUNK_SIZE).enumerate() {
+        let refs: Vec<SubjectRef> = chunk
+            .iter()
+            .map(|s| SubjectRef::new(s.policy_type.clone(), s.external_id.clone()))
+            .collect();
+        let resolution = resolve_current_state(db, request.source_tenant_id, &refs, None).await?;
+        warnings.extend(resolution.warnings.iter().cloned());
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (subject, subject_ref) in chunk.iter().zip(&refs) {
+            if !seen_keys.insert((subject.policy_type.clone(), subject.subject_key.clone())) {
+                warnings.push(EvidenceWarning {
+                    policy_type: subject.policy_type.clone(),
+                    external_id: Some(subject.external_id.clone()),
+                    reason: format!(
+                        "another {} subject already has the key `{}`; only the first is in the baseline",
+                        subject.policy_type, subject.subject_key
+                    ),
+                });
+                continue;
+            }
+            let state = resolution.get(subject_ref);
+            let meta_evidence = state.and_then(|s| s.meta.clone());
+            let chosen = match profile.capture_mode {
+                CaptureMode::MetaOnly => meta_evidence.clone(),
+                CaptureMode::Opportunistic | CaptureMode::FullContent => {
+                    state.map(|s| s.evidence.clone())
+                }
+            };
+            match chosen.as_ref().map(|e| e.provenance.fidelity) {
+                Some(Fidelity::Content) => content += 1,
+                Some(Fidelity::Meta) => meta += 1,
+                None => gaps += 1,
+            }
+            if profile.capture_mode == CaptureMode::FullContent
+                && chosen.as_ref().map(|e| e.provenance.fidelity) != Some(Fidelity::Content)
+            {
+                missing_content_total += 1;
+                if missing_content.len() < MAX_LISTED_MISSING {
+                    missing_content.push(json!({"policy_type": subject.policy_type, "external_id": subject.external_id}));
+                }
+            }
+            rows.push(baseline_snapshot_item::ActiveModel {
+                baseline_snapshot_id: Set(snapshot.id),
+                workspace_id: Set(profile.workspace_id),
+                policy_type: Set(subject.policy_type.clone()),
+                subject_key: Set(subject.subject_key.clone()),
+                display_name: Set(subject.display_name.clone()),
+                baseline_hash: Set(chosen.as_ref().map(|e| e.hash.clone())),
+                meta_hash: Set(meta_evidence.as_ref().map(|e| e.hash.clone())),
+                meta_jsonb: Set(json!({
+                    "evidence": chosen.as_ref().map(evidence_json),
+                    "meta_evidence": meta_evidence.as_ref().map(evidence_json),
+                })),
+                ..Default::default()
+            });
+        }
+        items += rows.len() as i64;
+        baseline_snapshot_item::Entity::insert_many(rows)
+            .exec_without_returning(db)
+            .await?;
+        ctx.progress(((n + 1) * CHUNK_SIZE).min(subjects.len()) as i64, total)
+            .await?;
+    }
+
+    let mut complete: baseline_snapshot::ActiveModel = snapshot.clone().into();
+    complete.status = Set(SnapshotStatus::Complete);
+    complete.item_count = Set(items);
+    complete.completed_at = Set(Some(Utc::now()));
+    complete.update(db).await?;
+
+    let outcome = if gaps > 0 || missing_content_total > 0 {
+        RunOutcome::PartiallySucceeded
+    } else {
+        RunOutcome::Succeeded
+    };
+    Ok(Completion {
+        outcome,
+        summary_counts: summary_counts(&[
+            ("subjects_total", items as u64),
+            ("resolved_content", content),
+            ("resolved_meta", meta),
+            ("evidence_gaps", gaps),
+            ("warnings", warnings.len() as u64),
+        ]),
+        context: json!({"baseline_capture": {
+            "baseline_profile_id": profile.id,
+            "source_tenant_id": request.source_tenant_id,
+            "baseline_snapshot_id": snapshot.id,
+            "captured_at": captured_at,
+            "capture_mode": profile.capture_mode,
+            "policy_types": types,
+            "coverage": {"subjects_total": items, "resolved_content": content, "resolved_meta": meta, "missing": gaps},
+            "missing_content": missing_content,
+            "missing_content_total": missing_content_total,
+            "warnings": warnings.iter().take(100).collect::<Vec<_>>(),
+        }}),
+        failure_summary: None,
+    })
+}

@@ -1,0 +1,429 @@
+//! Baseline compare (profile × tenant): latest complete snapshot, `since` =
+//! its capture time, coverage from the latest inventory syncs, the union of
+//! baseline and current subjects, batched resolution, comparison at equal
+//! fidelity only, and the finding lifecycle.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use entity::enums::{Fidelity, FindingType, RunOutcome, SnapshotStatus};
+use entity::{baseline_profile, baseline_snapshot, baseline_snapshot_item, tenant};
+use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::findings::{self, Observed};
+use super::profiles::{Scope, severity_for};
+use super::subjects::{PresentSubject, TypeCoverage, inventory_coverage, present_subjects};
+use crate::evidence::resolver::{CHUNK_SIZE, CurrentState, resolve_current_state};
+use crate::evidence::{Evidence, EvidenceSource, EvidenceWarning, Provenance, SubjectRef};
+use crate::runs::queue::Completion;
+use crate::runs::summary_counts;
+use crate::runs::worker::{JobError, RunContext};
+
+#[derive(Deserialize)]
+pub struct CompareRequest {
+    pub baseline_profile_id: i64,
+    pub tenant_id: i64,
+}
+
+pub fn request_context(profile_id: i64, tenant_id: i64) -> Value {
+    json!({"baseline_compare": {"baseline_profile_id": profile_id, "tenant_id": tenant_id}})
+}
+
+#[derive(Clone, Debug, FromQueryResult)]
+struct BaselineItem {
+    policy_type: String,
+    subject_key: String,
+    display_name: String,
+    baseline_hash: Option<String>,
+    meta_hash: Option<String>,
+    meta_jsonb: Value,
+}
+
+impl BaselineItem {
+    fn side(&self, key: &str, hash: Option<&String>) -> Option<Evidence> {
+        let e = self.meta_jsonb.get(key)?;
+        Some(Evidence {
+            hash: hash?.clone(),
+            provenance: Provenance {
+                fidelity: serde_json::from_value(e.get("fidelity")?.clone()).ok()?,
+                source: serde_json::from_value(e.get("source")?.clone()).ok()?,
+                observed_at: serde_json::from_value(e.get("observed_at")?.clone()).ok()?,
+                observed_operation_run_id: e
+                    .get("observed_operation_run_id")
+                    .and_then(Value::as_i64),
+            },
+        })
+    }
+
+    /// The evidence the capture chose (content where it had it).
+    fn evidence(&self) -> Option<Evidence> {
+        self.side("evidence", self.baseline_hash.as_ref())
+    }
+
+    /// The meta evidence, for comparing against a meta-only current side.
+    fn meta_evidence(&self) -> Option<Evidence> {
+        self.side("meta_evidence", self.meta_hash.as_ref())
+            .or_else(|| {
+                // A meta-only baseline's chosen evidence is its meta evidence.
+                self.evidence()
+                    .filter(|e| e.provenance.source == EvidenceSource::Inventory)
+            })
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    subjects: u64,
+    resolved_content: u64,
+    resolved_meta: u64,
+    missing_baseline: u64,
+    missing_current: u64,
+    missing_both: u64,
+    findings: u64,
+    findings_new: u64,
+}
+
+/// What one subject's comparison concluded.
+enum Verdict {
+    Unchanged,
+    Finding {
+        finding_type: FindingType,
+        baseline: Option<Evidence>,
+        current: Option<Evidence>,
+    },
+    MissingBaseline,
+    MissingCurrent,
+    MissingBoth,
+}
+
+/// The table of DESIGN.md, with hashes compared only at equal fidelity.
+fn judge(
+    baseline: Option<&BaselineItem>,
+    present: bool,
+    current: Option<&CurrentState>,
+) -> Verdict {
+    match (baseline, present) {
+        (None, false) => Verdict::Unchanged,
+        (Some(b), false) => match b.evidence() {
+            Some(e) => Verdict::Finding {
+                finding_type: FindingType::MissingPolicy,
+                baseline: Some(e),
+                current: None,
+            },
+            None => Verdict::MissingBaseline,
+        },
+        (None, true) => match current {
+            Some(c) => Verdict::Finding {
+                finding_type: FindingType::UnexpectedPolicy,
+                baseline: None,
+                current: Some(c.evidence.clone()),
+            },
+            None => Verdict::MissingCurrent,
+        },
+        (Some(b), true) => {
+            let base = b.evidence();
+            match (base, current) {
+                (None, None) => Verdict::MissingBoth,
+                (None, Some(_)) => Verdict::MissingBaseline,
+                (Some(_), None) => Verdict::MissingCurrent,
+                (Some(base), Some(cur)) => {
+                    let both_content = base.provenance.fidelity == Fidelity::Content
+                        && cur.evidence.provenance.fidelity == Fidelity::Content;
+                    let (base, cur) = if both_content {
+                        (base, cur.evidence.clone())
+                    } else {
+                        // One side is meta: compare meta with meta, never content with meta.
+                        match (b.meta_evidence(), cur.meta.clone()) {
+                            (Some(bm), Some(cm)) => (bm, cm),
+                            (None, Some(_)) => return Verdict::MissingBaseline,
+                            (Some(_), None) => return Verdict::MissingCurrent,
+                            (None, None) => return Verdict::MissingBoth,
+                        }
+                    };
+                    if base.hash == cur.hash {
+                        Verdict::Unchanged
+                    } else {
+                        Verdict::Finding {
+                            finding_type: FindingType::DifferentVersion,
+                            baseline: Some(base),
+                            current: Some(cur),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn side_json(e: &Option<Evidence>) -> Value {
+    match e {
+        None => Value::Null,
+        Some(e) => json!({"hash": e.hash, "provenance": e.provenance}),
+    }
+}
+
+/// The weaker of the two sides (meta if either side is meta).
+fn overall_fidelity(a: &Option<Evidence>, b: &Option<Evidence>) -> Fidelity {
+    let meta = [a, b]
+        .iter()
+        .filter_map(|e| e.as_ref())
+        .any(|e| e.provenance.fidelity == Fidelity::Meta);
+    if meta {
+        Fidelity::Meta
+    } else {
+        Fidelity::Content
+    }
+}
+
+pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
+    let db = &ctx.db;
+    let run = &ctx.run;
+    let request: CompareRequest = serde_json::from_value(run.context["baseline_compare"].clone())
+        .map_err(|_| JobError::Failed {
+        reason_code: "invalid_request",
+        message: "the run does not name a profile and a tenant".into(),
+    })?;
+    let profile = baseline_profile::Entity::find_by_id(request.baseline_profile_id)
+        .one(db)
+        .await?
+        .ok_or(JobError::Failed {
+            reason_code: "profile_not_found",
+            message: "the baseline profile no longer exists".into(),
+        })?;
+    let tenant = tenant::Entity::find_by_id(request.tenant_id)
+        .one(db)
+        .await?
+        .ok_or(JobError::Failed {
+            reason_code: "tenant_not_found",
+            message: "the tenant no longer exists".into(),
+        })?;
+    let snapshot = baseline_snapshot::Entity::find()
+        .filter(baseline_snapshot::Column::BaselineProfileId.eq(profile.id))
+        .filter(baseline_snapshot::Column::Status.eq(SnapshotStatus::Complete))
+        .order_by_desc(baseline_snapshot::Column::CapturedAt)
+        .order_by_desc(baseline_snapshot::Column::Id)
+        .one(db)
+        .await?
+        .ok_or(JobError::Failed {
+            reason_code: "no_baseline_snapshot",
+            message: "the profile has no complete baseline snapshot; run a baseline capture first"
+                .into(),
+        })?;
+    let since: DateTime<Utc> = snapshot.captured_at;
+    let types = Scope::of(&profile).effective_types();
+
+    // Coverage: only types the latest sync proved complete are compared.
+    let coverage = inventory_coverage(db, tenant.id, &types).await?;
+    let covered: Vec<String> = coverage
+        .iter()
+        .filter(|(_, c)| matches!(c, TypeCoverage::Covered(_)))
+        .map(|(t, _)| t.clone())
+        .collect();
+
+    let baseline_items: Vec<BaselineItem> = if covered.is_empty() {
+        Vec::new()
+    } else {
+        baseline_snapshot_item::Entity::find()
+            .select_only()
+            .columns([
+                baseline_snapshot_item::Column::PolicyType,
+                baseline_snapshot_item::Column::SubjectKey,
+                baseline_snapshot_item::Column::DisplayName,
+                baseline_snapshot_item::Column::BaselineHash,
+                baseline_snapshot_item::Column::MetaHash,
+                baseline_snapshot_item::Column::MetaJsonb,
+            ])
+            .filter(baseline_snapshot_item::Column::BaselineSnapshotId.eq(snapshot.id))
+            .filter(baseline_snapshot_item::Column::PolicyType.is_in(covered.clone()))
+            .into_model()
+            .all(db)
+            .await?
+    };
+    let current = present_subjects(db, tenant.id, &covered, profile.subject_match).await?;
+
+    let mut warnings: Vec<EvidenceWarning> = Vec::new();
+    let mut baseline_by_key: HashMap<(String, String), BaselineItem> = HashMap::new();
+    for item in baseline_items {
+        baseline_by_key.insert((item.policy_type.clone(), item.subject_key.clone()), item);
+    }
+    let mut current_by_key: HashMap<(String, String), PresentSubject> = HashMap::new();
+    for subject in current {
+        let key = (subject.policy_type.clone(), subject.subject_key.clone());
+        if current_by_key.contains_key(&key) {
+            warnings.push(EvidenceWarning {
+                policy_type: subject.policy_type.clone(),
+                external_id: Some(subject.external_id.clone()),
+                reason: format!(
+                    "another subject of this tenant has the key `{}`; it was compared once",
+                    subject.subject_key
+                ),
+            });
+            continue;
+        }
+        current_by_key.insert(key, subject);
+    }
+    let keys: Vec<(String, String)> = baseline_by_key
+        .keys()
+        .chain(current_by_key.keys())
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let total = keys.len() as i64;
+    ctx.progress(0, total).await?;
+
+    let mut per_type: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut tally = Tally::default();
+    let now = Utc::now();
+    for (n, chunk) in keys.chunks(CHUNK_SIZE).enumerate() {
+        let refs: Vec<SubjectRef> = chunk
+            .iter()
+            .filter_map(|k| current_by_key.get(k))
+            .map(|s| SubjectRef::new(s.policy_type.clone(), s.external_id.clone()))
+            .collect();
+        let resolution = resolve_current_state(db, tenant.id, &refs, Some(since)).await?;
+        warnings.extend(resolution.warnings.iter().cloned());
+        let mut observed = Vec::new();
+        for key in chunk {
+            let baseline = baseline_by_key.get(key);
+            let present = current_by_key.get(key);
+            let state = present.and_then(|s| {
+                resolution.get(&SubjectRef::new(
+                    s.policy_type.clone(),
+                    s.external_id.clone(),
+                ))
+            });
+            let t = per_type.entry(key.0.clone()).or_default();
+            t.subjects += 1;
+            tally.subjects += 1;
+            if let Some(state) = state {
+                let (a, b) = match state.evidence.provenance.fidelity {
+                    Fidelity::Content => (&mut t.resolved_content, &mut tally.resolved_content),
+                    Fidelity::Meta => (&mut t.resolved_meta, &mut tally.resolved_meta),
+                };
+                *a += 1;
+                *b += 1;
+            }
+            match judge(baseline, present.is_some(), state) {
+                Verdict::Unchanged => {}
+                Verdict::MissingBaseline => tally.missing_baseline += 1,
+                Verdict::MissingCurrent => tally.missing_current += 1,
+                Verdict::MissingBoth => tally.missing_both += 1,
+                Verdict::Finding {
+                    finding_type,
+                    baseline: base,
+                    current: cur,
+                } => {
+                    let display_name = present
+                        .map(|s| s.display_name.clone())
+                        .or_else(|| baseline.map(|b| b.display_name.clone()))
+                        .unwrap_or_default();
+                    let change = findings::change_type(finding_type);
+                    observed.push(Observed {
+                        tenant_id: tenant.id,
+                        workspace_id: tenant.workspace_id,
+                        baseline_profile_id: profile.id,
+                        baseline_snapshot_id: snapshot.id,
+                        policy_type: key.0.clone(),
+                        subject_key: key.1.clone(),
+                        display_name,
+                        finding_type,
+                        fidelity: overall_fidelity(&base, &cur),
+                        severity: severity_for(&profile, finding_type),
+                        evidence: json!({
+                            "change_type": change.as_str(),
+                            "baseline": side_json(&base),
+                            "current": side_json(&cur),
+                            "subject": {"external_id": present.map(|s| s.external_id.clone())},
+                        }),
+                    });
+                }
+            }
+        }
+        tally.findings += observed.len() as u64;
+        tally.findings_new += findings::upsert_seen(db, run.id, now, observed).await?;
+        ctx.progress(((n + 1) * CHUNK_SIZE).min(keys.len()) as i64, total)
+            .await?;
+    }
+    let resolved =
+        findings::resolve_unseen(db, tenant.id, profile.id, &covered, run.id, now).await?;
+
+    let policy_types: serde_json::Map<String, Value> = types
+        .iter()
+        .map(|t| {
+            let stats = per_type.get(t);
+            let label = match coverage.get(t) {
+                Some(TypeCoverage::Covered(_)) if stats.is_some_and(|s| s.resolved_meta > 0) => {
+                    "meta"
+                }
+                Some(TypeCoverage::Covered(_)) => "content",
+                _ => "uncovered",
+            };
+            (
+                t.clone(),
+                json!({
+                    "coverage": label,
+                    "subjects": stats.map_or(0, |s| s.subjects),
+                    "resolved_content": stats.map_or(0, |s| s.resolved_content),
+                    "resolved_meta": stats.map_or(0, |s| s.resolved_meta),
+                }),
+            )
+        })
+        .collect();
+    let uncovered: Vec<Value> = coverage
+        .iter()
+        .filter_map(|(t, c)| match c {
+            TypeCoverage::Covered(_) => None,
+            TypeCoverage::Failed(run_id) => Some(json!({"policy_type": t, "reason": "latest_inventory_sync_failed", "inventory_sync_run_id": run_id})),
+            TypeCoverage::NeverSynced => Some(json!({"policy_type": t, "reason": "never_synced"})),
+        })
+        .collect();
+    let gaps = tally.missing_baseline + tally.missing_current + tally.missing_both;
+    // A failed sync is a partial result; a type no sync ever reported is
+    // listed as uncovered but is not a failure of this run.
+    let sync_failed = coverage
+        .values()
+        .any(|c| matches!(c, TypeCoverage::Failed(_)));
+    let outcome = if sync_failed {
+        RunOutcome::PartiallySucceeded
+    } else {
+        RunOutcome::Succeeded
+    };
+    warnings.truncate(100);
+    Ok(Completion {
+        outcome,
+        summary_counts: summary_counts(&[
+            ("subjects_total", tally.subjects),
+            ("resolved_content", tally.resolved_content),
+            ("resolved_meta", tally.resolved_meta),
+            ("evidence_gaps", gaps),
+            ("findings_total", tally.findings),
+            ("findings_new", tally.findings_new),
+            ("findings_resolved", resolved),
+            ("warnings", warnings.len() as u64),
+        ]),
+        context: json!({"baseline_compare": {
+            "baseline_profile_id": profile.id,
+            "tenant_id": tenant.id,
+            "since": since,
+            "baseline_snapshot_id": snapshot.id,
+            "coverage": {
+                "subjects_total": tally.subjects,
+                "resolved_total": tally.resolved_content + tally.resolved_meta,
+                "resolved_content": tally.resolved_content,
+                "resolved_meta": tally.resolved_meta,
+            },
+            "evidence_gaps": {
+                "missing_baseline": tally.missing_baseline,
+                "missing_current": tally.missing_current,
+                "missing_both": tally.missing_both,
+            },
+            "policy_types": policy_types,
+            "uncovered_policy_types": uncovered,
+            "warnings": warnings,
+        }}),
+        failure_summary: None,
+    })
+}

@@ -1,0 +1,194 @@
+//! Findings: identity, idempotent upserts and the lifecycle (first/last
+//! seen, times seen, reopen, automatic resolution).
+
+use chrono::{DateTime, Utc};
+use entity::enums::{ChangeType, Fidelity, FindingStatus, FindingType, Severity};
+use entity::finding;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter, QuerySelect, Set,
+};
+use serde_json::Value;
+
+use crate::evidence::hash::sha256_hex;
+
+pub fn scope_key(baseline_profile_id: i64) -> String {
+    format!("baseline_profile:{baseline_profile_id}")
+}
+
+/// `sha256(tenant_id|baseline_snapshot_id|policy_type|subject_key|change_type)`.
+pub fn recurrence_key(
+    tenant_id: i64,
+    snapshot_id: i64,
+    policy_type: &str,
+    subject_key: &str,
+    change: ChangeType,
+) -> String {
+    sha256_hex(
+        format!(
+            "{tenant_id}|{snapshot_id}|{policy_type}|{subject_key}|{}",
+            change.as_str()
+        )
+        .as_bytes(),
+    )
+}
+
+pub fn change_type(finding_type: FindingType) -> ChangeType {
+    match finding_type {
+        FindingType::MissingPolicy => ChangeType::Deleted,
+        FindingType::DifferentVersion => ChangeType::Updated,
+        FindingType::UnexpectedPolicy => ChangeType::Created,
+    }
+}
+
+/// One drift seen by a compare.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    pub tenant_id: i64,
+    pub workspace_id: i64,
+    pub baseline_profile_id: i64,
+    pub baseline_snapshot_id: i64,
+    pub policy_type: String,
+    pub subject_key: String,
+    pub display_name: String,
+    pub finding_type: FindingType,
+    pub fidelity: Fidelity,
+    pub severity: Severity,
+    pub evidence: Value,
+}
+
+/// Inserts new findings and refreshes seen ones in one statement per batch.
+/// Seeing a finding again bumps `times_seen` once per run (a retried run
+/// changes nothing) and reopens it if it was resolved. Returns how many were new.
+pub async fn upsert_seen<C: ConnectionTrait>(
+    db: &C,
+    run_id: i64,
+    now: DateTime<Utc>,
+    batch: Vec<Observed>,
+) -> Result<u64, DbErr> {
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    let tenant_id = batch[0].tenant_id;
+    let rows: Vec<finding::ActiveModel> = batch
+        .into_iter()
+        .map(|o| {
+            let change = change_type(o.finding_type);
+            let key = recurrence_key(
+                o.tenant_id,
+                o.baseline_snapshot_id,
+                &o.policy_type,
+                &o.subject_key,
+                change,
+            );
+            finding::ActiveModel {
+                tenant_id: Set(o.tenant_id),
+                workspace_id: Set(o.workspace_id),
+                baseline_profile_id: Set(o.baseline_profile_id),
+                baseline_snapshot_id: Set(o.baseline_snapshot_id),
+                fingerprint: Set(key.clone()),
+                recurrence_key: Set(key),
+                scope_key: Set(scope_key(o.baseline_profile_id)),
+                finding_type: Set(o.finding_type),
+                change_type: Set(change),
+                status: Set(FindingStatus::Open),
+                severity: Set(o.severity),
+                evidence_fidelity: Set(o.fidelity),
+                policy_type: Set(o.policy_type),
+                subject_key: Set(o.subject_key),
+                display_name: Set(o.display_name),
+                evidence_jsonb: Set(o.evidence),
+                first_seen_at: Set(now),
+                last_seen_at: Set(now),
+                times_seen: Set(1),
+                first_seen_operation_run_id: Set(Some(run_id)),
+                last_seen_operation_run_id: Set(Some(run_id)),
+                acknowledged_at: Set(None),
+                acknowledged_by_user_id: Set(None),
+                resolved_at: Set(None),
+                resolved_reason: Set(None),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let fingerprints: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.fingerprint.try_as_ref().cloned())
+        .collect();
+    let existing: u64 = finding::Entity::find()
+        .select_only()
+        .column_as(finding::Column::Id.count(), "n")
+        .filter(finding::Column::TenantId.eq(tenant_id))
+        .filter(finding::Column::Fingerprint.is_in(fingerprints.clone()))
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .unwrap_or_default() as u64;
+
+    let same_run = "findings.last_seen_operation_run_id = excluded.last_seen_operation_run_id";
+    finding::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([finding::Column::TenantId, finding::Column::Fingerprint])
+                .update_columns([
+                    finding::Column::LastSeenAt,
+                    finding::Column::LastSeenOperationRunId,
+                    finding::Column::EvidenceJsonb,
+                    finding::Column::EvidenceFidelity,
+                    finding::Column::Severity,
+                    finding::Column::DisplayName,
+                ])
+                .value(
+                    finding::Column::TimesSeen,
+                    Expr::cust(format!(
+                        "CASE WHEN {same_run} THEN findings.times_seen ELSE findings.times_seen + 1 END"
+                    )),
+                )
+                .value(
+                    finding::Column::Status,
+                    Expr::cust("CASE WHEN findings.status = 'resolved' THEN 'open' ELSE findings.status END"),
+                )
+                .value(finding::Column::ResolvedAt, Expr::cust("NULL"))
+                .value(finding::Column::ResolvedReason, Expr::cust("NULL"))
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(fingerprints.len() as u64 - existing)
+}
+
+/// Resolves the open findings of a scope, in the covered types, that the
+/// completed compare `run_id` did not see.
+pub async fn resolve_unseen<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    baseline_profile_id: i64,
+    covered_types: &[String],
+    run_id: i64,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    if covered_types.is_empty() {
+        return Ok(0);
+    }
+    let result = finding::Entity::update_many()
+        .col_expr(
+            finding::Column::Status,
+            Expr::value(FindingStatus::Resolved.as_str()),
+        )
+        .col_expr(finding::Column::ResolvedAt, Expr::value(now))
+        .col_expr(
+            finding::Column::ResolvedReason,
+            Expr::value(format!("not detected by baseline compare run {run_id}")),
+        )
+        .filter(finding::Column::TenantId.eq(tenant_id))
+        .filter(finding::Column::ScopeKey.eq(scope_key(baseline_profile_id)))
+        .filter(finding::Column::PolicyType.is_in(covered_types.to_vec()))
+        .filter(finding::Column::Status.ne(FindingStatus::Resolved))
+        .filter(
+            finding::Column::LastSeenOperationRunId
+                .ne(run_id)
+                .or(finding::Column::LastSeenOperationRunId.is_null()),
+        )
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
