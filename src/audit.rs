@@ -15,6 +15,11 @@ pub enum Action {
     WorkspaceMemberAdd,
     InventorySyncRecord,
     PolicyVersionsRecord,
+    BaselineProfileCreate,
+    BaselineProfileUpdate,
+    BaselineProfileAssign,
+    BaselineCaptureStart,
+    BaselineCompareStart,
 }
 
 impl Action {
@@ -25,6 +30,11 @@ impl Action {
             Action::WorkspaceMemberAdd => "workspace.member.add",
             Action::InventorySyncRecord => "tenant.inventory_sync.record",
             Action::PolicyVersionsRecord => "tenant.policy_versions.record",
+            Action::BaselineProfileCreate => "baseline_profile.create",
+            Action::BaselineProfileUpdate => "baseline_profile.update",
+            Action::BaselineProfileAssign => "baseline_profile.assign",
+            Action::BaselineCaptureStart => "baseline_capture.start",
+            Action::BaselineCompareStart => "baseline_compare.start",
         }
     }
 }

@@ -13,6 +13,7 @@ pub struct Config {
     pub bind: SocketAddr,
     pub max_body_bytes: usize,
     pub limits: GraphqlLimits,
+    pub workers: crate::runs::worker::WorkerSettings,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -37,6 +38,7 @@ impl Config {
             bind,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             limits: GraphqlLimits::default(),
+            workers: crate::runs::worker::WorkerSettings::default(),
         }
     }
 }

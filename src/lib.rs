@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod db;
 pub mod directory;
+pub mod drift;
 pub mod error;
 pub mod evidence;
 pub mod graphql;
@@ -33,10 +34,23 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = build_app(AppState::new(&config, db));
-    tracing::info!(address = %listener.local_addr()?, "drift-engine listening");
+    let notifier = runs::worker::RunNotifier::default();
+    let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+    let workers = runs::worker::spawn_workers(
+        db.clone(),
+        config.workers.clone(),
+        notifier.clone(),
+        workers_stopped,
+    );
+    let app = build_app(AppState::new(&config, db, notifier));
+    tracing::info!(address = %listener.local_addr()?, workers = config.workers.count, "drift-engine listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
+    // Workers finish their current chunk, then release what they hold.
+    let _ = stop_workers.send(true);
+    for worker in workers {
+        let _ = worker.await;
+    }
     Ok(())
 }

@@ -33,6 +33,18 @@ enum Command {
         /// Largest request body accepted, in bytes.
         #[arg(long, env = "DRIFT_MAX_BODY_BYTES", default_value_t = config::DEFAULT_MAX_BODY_BYTES)]
         max_body_bytes: usize,
+        /// Workers in this process that run queued captures and compares.
+        #[arg(long, env = "DRIFT_WORKERS", default_value_t = 2)]
+        workers: usize,
+        /// A running job whose heartbeat is older than this is taken over.
+        #[arg(long, env = "DRIFT_RUN_HEARTBEAT_TIMEOUT_SECS", default_value_t = 60)]
+        run_heartbeat_timeout_secs: u64,
+        /// Attempts before a job whose workers keep vanishing fails with `worker_lost`.
+        #[arg(long, env = "DRIFT_RUN_MAX_ATTEMPTS", default_value_t = 3)]
+        run_max_attempts: i32,
+        /// How often idle workers look for queued runs, in milliseconds.
+        #[arg(long, env = "DRIFT_WORKER_POLL_MS", default_value_t = 1000)]
+        worker_poll_ms: u64,
     },
     /// Apply, inspect or roll back migrations.
     Migrate {
@@ -95,6 +107,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve {
             bind,
             max_body_bytes,
+            workers,
+            run_heartbeat_timeout_secs,
+            run_max_attempts,
+            worker_poll_ms,
         } => {
             let db = db::connect(&cli.database_url)
                 .await
@@ -103,6 +119,14 @@ async fn main() -> anyhow::Result<()> {
             bootstrap::run(&db, &cli.database_url).await?;
             let mut config = Config::new(cli.database_url, bind);
             config.max_body_bytes = max_body_bytes;
+            config.workers = drift_engine::runs::worker::WorkerSettings {
+                count: workers,
+                poll_interval: std::time::Duration::from_millis(worker_poll_ms.max(10)),
+                heartbeat_timeout: std::time::Duration::from_secs(
+                    run_heartbeat_timeout_secs.max(1),
+                ),
+                max_attempts: run_max_attempts.max(1),
+            };
             let listener = tokio::net::TcpListener::bind(bind)
                 .await
                 .with_context(|| format!("binding {bind}"))?;

@@ -13,10 +13,16 @@ pub enum NodeKind {
     WorkspaceMember,
     OperationRun,
     InventoryItem,
+    BaselineProfile,
+    BaselineSnapshot,
+    Finding,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 6] = [
+    const ALL: [NodeKind; 9] = [
+        NodeKind::BaselineProfile,
+        NodeKind::BaselineSnapshot,
+        NodeKind::Finding,
         NodeKind::Workspace,
         NodeKind::Tenant,
         NodeKind::User,
@@ -33,6 +39,9 @@ impl NodeKind {
             NodeKind::WorkspaceMember => "WorkspaceMember",
             NodeKind::OperationRun => "OperationRun",
             NodeKind::InventoryItem => "InventoryItem",
+            NodeKind::BaselineProfile => "BaselineProfile",
+            NodeKind::BaselineSnapshot => "BaselineSnapshot",
+            NodeKind::Finding => "Finding",
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use entity::{user, workspace};
+use entity::{baseline_profile, baseline_snapshot, operation_run, tenant, user, workspace};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
 use crate::evidence::SubjectRef;
@@ -15,40 +15,33 @@ pub struct ByIdLoader {
     db: DatabaseConnection,
 }
 
-impl Loader<WorkspaceId> for ByIdLoader {
-    type Value = workspace::Model;
-    type Error = DbErr;
+/// One `Loader` impl per (key, entity): `WHERE id IN (keys)`.
+macro_rules! by_id {
+    ($key:ident, $entity:ident) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct $key(pub i64);
 
-    async fn load(
-        &self,
-        keys: &[WorkspaceId],
-    ) -> Result<HashMap<WorkspaceId, Self::Value>, Self::Error> {
-        let rows = workspace::Entity::find()
-            .filter(workspace::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().map(|m| (WorkspaceId(m.id), m)).collect())
-    }
+        impl Loader<$key> for ByIdLoader {
+            type Value = $entity::Model;
+            type Error = DbErr;
+
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, Self::Error> {
+                let rows = $entity::Entity::find()
+                    .filter($entity::Column::Id.is_in(keys.iter().map(|k| k.0)))
+                    .all(&self.db)
+                    .await?;
+                Ok(rows.into_iter().map(|m| ($key(m.id), m)).collect())
+            }
+        }
+    };
 }
 
-impl Loader<UserId> for ByIdLoader {
-    type Value = user::Model;
-    type Error = DbErr;
-
-    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, Self::Value>, Self::Error> {
-        let rows = user::Entity::find()
-            .filter(user::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().map(|m| (UserId(m.id), m)).collect())
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct WorkspaceId(pub i64);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct UserId(pub i64);
+by_id!(WorkspaceId, workspace);
+by_id!(UserId, user);
+by_id!(TenantId, tenant);
+by_id!(BaselineProfileId, baseline_profile);
+by_id!(BaselineSnapshotId, baseline_snapshot);
+by_id!(OperationRunId, operation_run);
 
 pub type Loaders = DataLoader<ByIdLoader, HashMapCache>;
 

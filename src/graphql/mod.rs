@@ -15,17 +15,23 @@ use sea_orm::DatabaseConnection;
 use crate::auth::Viewer;
 use crate::config::GraphqlLimits;
 use crate::error::{Error, Result};
+use crate::runs::worker::RunNotifier;
 
 pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
 
 /// The one schema builder, used by the server, the `schema` command and tests.
-pub fn build_schema(db: DatabaseConnection, limits: GraphqlLimits) -> AppSchema {
+pub fn build_schema(
+    db: DatabaseConnection,
+    limits: GraphqlLimits,
+    notifier: RunNotifier,
+) -> AppSchema {
     Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),
         EmptySubscription,
     )
     .data(db)
+    .data(notifier)
     .limit_depth(limits.depth)
     .limit_complexity(limits.complexity)
     .finish()
@@ -35,7 +41,12 @@ pub fn build_schema(db: DatabaseConnection, limits: GraphqlLimits) -> AppSchema 
 pub fn sdl() -> String {
     // The schema's shape does not depend on the connection; a disconnected
     // handle keeps `drift-engine schema` free of any database.
-    build_schema(DatabaseConnection::default(), GraphqlLimits::default()).sdl()
+    build_schema(
+        DatabaseConnection::default(),
+        GraphqlLimits::default(),
+        RunNotifier::default(),
+    )
+    .sdl()
 }
 
 /// Who is calling, decided once per request by the HTTP layer.

@@ -10,6 +10,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::graphql::{AppSchema, build_schema};
+use crate::runs::worker::RunNotifier;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -19,9 +20,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: &Config, db: DatabaseConnection) -> Self {
+    pub fn new(config: &Config, db: DatabaseConnection, notifier: RunNotifier) -> Self {
         Self {
-            schema: build_schema(db.clone(), config.limits),
+            schema: build_schema(db.clone(), config.limits, notifier),
             db,
             max_body_bytes: config.max_body_bytes,
         }

@@ -70,6 +70,31 @@ const NOT_APPLICABLE: &[(&str, &str, &str)] = &[
         "every role may view the runs of the tenants it has access to",
     ),
     (
+        "baselineProfile",
+        FORBIDDEN,
+        "every role holds workspace_baselines.view",
+    ),
+    (
+        "baselineProfiles",
+        FORBIDDEN,
+        "every role holds workspace_baselines.view",
+    ),
+    (
+        "baselineSnapshot",
+        FORBIDDEN,
+        "every role holds workspace_baselines.view",
+    ),
+    (
+        "findings",
+        FORBIDDEN,
+        "every role holds tenant_findings.view",
+    ),
+    (
+        "finding",
+        FORBIDDEN,
+        "every role holds tenant_findings.view",
+    ),
+    (
         "createWorkspace",
         NOT_FOUND,
         "creates a new workspace; nothing to look up",
@@ -181,6 +206,81 @@ async fn authorization_matrix_covers_every_root_field() {
         .as_str()
         .expect("run id")
         .to_owned();
+    // A profile on tenant A with a snapshot and one finding (a missing policy).
+    let profile = app
+        .gql_ok(
+            &owner,
+            "mutation($ws: ID!) { createBaselineProfile(input: {workspaceId: $ws, name: \"P\"}) { id } }",
+            json!({"ws": ws}),
+        )
+        .await["createBaselineProfile"]["id"]
+        .as_str()
+        .expect("profile")
+        .to_owned();
+    app.gql_ok(
+        &owner,
+        "mutation($p: ID!, $t: ID!) { assignBaselineProfile(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
+        json!({"p": profile, "t": tenant_a}),
+    )
+    .await;
+    let sync = "mutation($t: ID!, $items: [InventoryItemInput!]!) { recordInventorySync(input: {tenantId: $t, policyTypes: [{policyType: \"deviceConfigurations\", status: SUCCEEDED}], items: $items}) { id } }";
+    let one = json!([{"policyType": "deviceConfigurations", "externalId": "p1", "displayName": "P1", "meta": {"displayName": "P1"}}]);
+    app.gql_ok(&owner, sync, json!({"t": tenant_a, "items": one}))
+        .await;
+    let wait = |id: String| {
+        let app = &app;
+        let owner = owner.clone();
+        async move {
+            for _ in 0..600 {
+                let data = app
+                    .gql_ok(&owner, "query($id: ID!) { operationRun(id: $id) { status baselineCapture { baselineSnapshotId } } }", json!({"id": id}))
+                    .await;
+                if data["operationRun"]["status"] == "COMPLETED" {
+                    return data["operationRun"].clone();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("run did not complete");
+        }
+    };
+    let capture = app
+        .gql_ok(
+            &owner,
+            "mutation($p: ID!, $t: ID!) { startBaselineCapture(input: {baselineProfileId: $p, sourceTenantId: $t}) { id } }",
+            json!({"p": profile, "t": tenant_a}),
+        )
+        .await["startBaselineCapture"]["id"]
+        .as_str()
+        .expect("run")
+        .to_owned();
+    let snapshot = wait(capture).await["baselineCapture"]["baselineSnapshotId"]
+        .as_str()
+        .expect("snapshot")
+        .to_owned();
+    app.gql_ok(&owner, sync, json!({"t": tenant_a, "items": []}))
+        .await;
+    let compare = app
+        .gql_ok(
+            &owner,
+            "mutation($p: ID!, $t: ID!) { startBaselineCompare(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
+            json!({"p": profile, "t": tenant_a}),
+        )
+        .await["startBaselineCompare"]["id"]
+        .as_str()
+        .expect("run")
+        .to_owned();
+    wait(compare).await;
+    let finding = app
+        .gql_ok(
+            &owner,
+            "query($t: ID!) { findings(tenantId: $t) { edges { node { id } } } }",
+            json!({"t": tenant_a}),
+        )
+        .await["findings"]["edges"][0]["node"]["id"]
+        .as_str()
+        .expect("a finding")
+        .to_owned();
+
     let mut tokens: BTreeMap<Actor, Option<String>> = BTreeMap::new();
     tokens.insert(Actor::Anonymous, None);
     tokens.insert(
@@ -296,6 +396,94 @@ async fn authorization_matrix_covers_every_root_field() {
             "recordPolicyVersions",
             "mutation($t: ID!) { recordPolicyVersions(input: {tenantId: $t, versions: [{policyType: \"deviceConfigurations\", externalId: \"p1\", content: {displayName: \"P1\"}}]}) { id } }",
             json!({"t": tenant_a}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND), (Actor::Reader, FORBIDDEN)]),
+        ),
+        case(
+            "baselineProfile",
+            "query($id: ID!) { baselineProfile(id: $id) { name } }",
+            json!({"id": profile}),
+            &member_refusals(&[]),
+        ),
+        case(
+            "baselineProfiles",
+            "query($ws: ID!) { baselineProfiles(workspaceId: $ws) { totalCount } }",
+            json!({"ws": ws}),
+            &member_refusals(&[]),
+        ),
+        case(
+            "baselineSnapshot",
+            "query($id: ID!) { baselineSnapshot(id: $id) { status } }",
+            json!({"id": snapshot}),
+            &member_refusals(&[]),
+        ),
+        case(
+            "node",
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({"id": profile}),
+            &member_refusals(&[]),
+        ),
+        case(
+            "findings",
+            "query($t: ID!) { findings(tenantId: $t) { totalCount } }",
+            json!({"t": tenant_a}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND)]),
+        ),
+        case(
+            "finding",
+            "query($id: ID!) { finding(id: $id) { id } }",
+            json!({"id": finding}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND)]),
+        ),
+        case(
+            "node",
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({"id": finding}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND)]),
+        ),
+        case(
+            "createBaselineProfile",
+            "mutation($ws: ID!) { createBaselineProfile(input: {workspaceId: $ws, name: \"Q\"}) { id } }",
+            json!({"ws": ws}),
+            &member_refusals(&[
+                (Actor::Restricted, FORBIDDEN),
+                (Actor::Reader, FORBIDDEN),
+                (Actor::Operator, FORBIDDEN),
+            ]),
+        ),
+        case(
+            "updateBaselineProfile",
+            "mutation($p: ID!) { updateBaselineProfile(input: {id: $p, description: \"d\"}) { id } }",
+            json!({"p": profile}),
+            &member_refusals(&[
+                (Actor::Restricted, FORBIDDEN),
+                (Actor::Reader, FORBIDDEN),
+                (Actor::Operator, FORBIDDEN),
+            ]),
+        ),
+        case(
+            "assignBaselineProfile",
+            "mutation($p: ID!, $t: ID!) { assignBaselineProfile(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
+            json!({"p": profile, "t": tenant_a}),
+            &member_refusals(&[
+                (Actor::Restricted, FORBIDDEN),
+                (Actor::Reader, FORBIDDEN),
+                (Actor::Operator, FORBIDDEN),
+            ]),
+        ),
+        case(
+            "startBaselineCapture",
+            "mutation($p: ID!, $t: ID!) { startBaselineCapture(input: {baselineProfileId: $p, sourceTenantId: $t}) { id } }",
+            json!({"p": profile, "t": tenant_a}),
+            &member_refusals(&[
+                (Actor::Restricted, FORBIDDEN),
+                (Actor::Reader, FORBIDDEN),
+                (Actor::Operator, FORBIDDEN),
+            ]),
+        ),
+        case(
+            "startBaselineCompare",
+            "mutation($p: ID!, $t: ID!) { startBaselineCompare(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
+            json!({"p": profile, "t": tenant_a}),
             &member_refusals(&[(Actor::Restricted, NOT_FOUND), (Actor::Reader, FORBIDDEN)]),
         ),
     ];

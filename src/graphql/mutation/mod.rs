@@ -1,7 +1,12 @@
+mod baselines;
 mod directory;
 mod evidence;
 
 use async_graphql::MergedObject;
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(directory::DirectoryMutation, evidence::EvidenceMutation);
+pub struct Mutation(
+    directory::DirectoryMutation,
+    baselines::BaselineMutation,
+    evidence::EvidenceMutation,
+);

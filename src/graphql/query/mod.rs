@@ -1,12 +1,16 @@
+mod baselines;
 mod directory;
 mod evidence;
 mod node;
+
+pub use baselines::load_profile;
 
 use async_graphql::MergedObject;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
     directory::DirectoryQuery,
+    baselines::BaselineQuery,
     evidence::EvidenceQuery,
     node::NodeQuery,
 );

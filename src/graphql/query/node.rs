@@ -7,7 +7,7 @@ use crate::auth::{self, Capability};
 use crate::error::Error;
 use crate::graphql::ContextExt;
 use crate::graphql::ids::{self, NodeKind};
-use crate::graphql::types::{InventoryItem, Node, Tenant, User, WorkspaceMember};
+use crate::graphql::types::{BaselineProfile, InventoryItem, Node, Tenant, User, WorkspaceMember};
 
 #[derive(Default)]
 pub struct NodeQuery;
@@ -35,6 +35,14 @@ impl NodeQuery {
                 Node::WorkspaceMember(WorkspaceMember(membership))
             }
             NodeKind::User => Node::User(User(visible_user(ctx, raw_id).await?)),
+            NodeKind::BaselineProfile => Node::BaselineProfile(BaselineProfile(
+                super::baselines::load_profile(ctx, raw_id, Capability::WorkspaceBaselinesView)
+                    .await?,
+            )),
+            NodeKind::BaselineSnapshot => {
+                Node::BaselineSnapshot(super::baselines::load_snapshot(ctx, raw_id).await?)
+            }
+            NodeKind::Finding => Node::Finding(super::baselines::load_finding(ctx, raw_id).await?),
             NodeKind::OperationRun => {
                 Node::OperationRun(super::evidence::load_run(ctx, raw_id).await?)
             }

@@ -1,15 +1,19 @@
 //! GraphQL output types. Each wraps an entity model; entities never derive
 //! GraphQL traits themselves.
 
+mod baseline;
 mod enums;
 mod evidence;
+mod finding;
 mod run;
 mod tenant;
 mod user;
 mod workspace;
 
+pub use baseline::{BaselineProfile, BaselineSnapshot, CaptureMode, SubjectMatch};
 pub use enums::*;
 pub use evidence::{EvidenceSide, Fidelity, InventoryItem, Provenance};
+pub use finding::{Finding, FindingStatus, FindingType, Severity};
 pub use run::OperationRun;
 pub use tenant::Tenant;
 pub use user::User;
@@ -27,4 +31,7 @@ pub enum Node {
     WorkspaceMember(WorkspaceMember),
     OperationRun(OperationRun),
     InventoryItem(InventoryItem),
+    BaselineProfile(BaselineProfile),
+    BaselineSnapshot(BaselineSnapshot),
+    Finding(Finding),
 }

@@ -59,6 +59,77 @@ pub struct EvidenceWarning {
     pub reason: String,
 }
 
+#[derive(SimpleObject)]
+pub struct CompareCoverage {
+    pub subjects_total: i64,
+    pub resolved_total: i64,
+    pub resolved_content: i64,
+    pub resolved_meta: i64,
+}
+
+#[derive(SimpleObject)]
+pub struct EvidenceGaps {
+    pub missing_baseline: i64,
+    pub missing_current: i64,
+    pub missing_both: i64,
+}
+
+#[derive(SimpleObject)]
+pub struct PolicyTypeCompare {
+    pub policy_type: String,
+    /// `content`, `meta` or `uncovered`.
+    pub coverage: String,
+    pub subjects: i64,
+    pub resolved_content: i64,
+    pub resolved_meta: i64,
+}
+
+/// What a baseline compare covered and could not cover.
+#[derive(SimpleObject)]
+pub struct BaselineCompareReport {
+    pub since: Option<DateTime<Utc>>,
+    pub baseline_snapshot_id: Option<ID>,
+    pub coverage: CompareCoverage,
+    pub evidence_gaps: EvidenceGaps,
+    pub policy_types: Vec<PolicyTypeCompare>,
+    pub warnings: Vec<EvidenceWarning>,
+}
+
+#[derive(SimpleObject)]
+pub struct MissingContent {
+    pub policy_type: String,
+    pub external_id: String,
+}
+
+/// What a baseline capture stored.
+#[derive(SimpleObject)]
+pub struct BaselineCaptureReport {
+    pub baseline_snapshot_id: Option<ID>,
+    pub captured_at: Option<DateTime<Utc>>,
+    pub subjects_total: i64,
+    pub resolved_content: i64,
+    pub resolved_meta: i64,
+    /// FULL_CONTENT: in-scope subjects that had no content evidence (first 1,000).
+    pub missing_content: Vec<MissingContent>,
+    pub missing_content_total: i64,
+}
+
+fn int(v: &Value) -> i64 {
+    v.as_i64().unwrap_or_default()
+}
+
+fn warnings_of(section: &Value) -> Vec<EvidenceWarning> {
+    serde_json::from_value::<Vec<crate::evidence::EvidenceWarning>>(section["warnings"].clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|w| EvidenceWarning {
+            policy_type: w.policy_type,
+            external_id: w.external_id,
+            reason: w.reason,
+        })
+        .collect()
+}
+
 /// A long-running or auditable job: sync, capture, compare, verification.
 pub struct OperationRun(pub operation_run::Model);
 
@@ -134,6 +205,72 @@ impl OperationRun {
                 })
                 .collect(),
         )
+    }
+
+    /// For baseline compares that completed: coverage, gaps, per-type breakdown.
+    async fn baseline_compare(&self) -> Option<BaselineCompareReport> {
+        let c = self.0.context.get("baseline_compare")?;
+        c.get("coverage")?;
+        let snapshot = c["baseline_snapshot_id"].as_i64();
+        Some(BaselineCompareReport {
+            since: serde_json::from_value(c["since"].clone()).ok(),
+            baseline_snapshot_id: snapshot.map(|id| ids::encode(NodeKind::BaselineSnapshot, id)),
+            coverage: CompareCoverage {
+                subjects_total: int(&c["coverage"]["subjects_total"]),
+                resolved_total: int(&c["coverage"]["resolved_total"]),
+                resolved_content: int(&c["coverage"]["resolved_content"]),
+                resolved_meta: int(&c["coverage"]["resolved_meta"]),
+            },
+            evidence_gaps: EvidenceGaps {
+                missing_baseline: int(&c["evidence_gaps"]["missing_baseline"]),
+                missing_current: int(&c["evidence_gaps"]["missing_current"]),
+                missing_both: int(&c["evidence_gaps"]["missing_both"]),
+            },
+            policy_types: c["policy_types"]
+                .as_object()
+                .map(|types| {
+                    types
+                        .iter()
+                        .map(|(name, t)| PolicyTypeCompare {
+                            policy_type: name.clone(),
+                            coverage: t["coverage"].as_str().unwrap_or_default().to_owned(),
+                            subjects: int(&t["subjects"]),
+                            resolved_content: int(&t["resolved_content"]),
+                            resolved_meta: int(&t["resolved_meta"]),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            warnings: warnings_of(c),
+        })
+    }
+
+    /// For baseline captures that completed: what the snapshot holds.
+    async fn baseline_capture(&self) -> Option<BaselineCaptureReport> {
+        let c = self.0.context.get("baseline_capture")?;
+        c.get("coverage")?;
+        Some(BaselineCaptureReport {
+            baseline_snapshot_id: c["baseline_snapshot_id"]
+                .as_i64()
+                .map(|id| ids::encode(NodeKind::BaselineSnapshot, id)),
+            captured_at: serde_json::from_value(c["captured_at"].clone()).ok(),
+            subjects_total: int(&c["coverage"]["subjects_total"]),
+            resolved_content: int(&c["coverage"]["resolved_content"]),
+            resolved_meta: int(&c["coverage"]["resolved_meta"]),
+            missing_content: c["missing_content"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .map(|m| MissingContent {
+                            policy_type: m["policy_type"].as_str().unwrap_or_default().to_owned(),
+                            external_id: m["external_id"].as_str().unwrap_or_default().to_owned(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            missing_content_total: int(&c["missing_content_total"]),
+        })
     }
 
     /// Evidence warnings recorded by the run (unknown types, payloads that

@@ -1,0 +1,286 @@
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
+use entity::enums::RunType;
+use serde_json::json;
+
+use crate::audit::{self, Action};
+use crate::auth::{self, Capability};
+use crate::drift::profiles::{self, ProfileChanges, Scope};
+use crate::drift::{capture, compare};
+use crate::error::Error;
+use crate::graphql::ContextExt;
+use crate::graphql::ids::{self, NodeKind};
+use crate::graphql::query::load_profile;
+use crate::graphql::types::{
+    BaselineProfile, CaptureMode, FindingType, OperationRun, Severity, SubjectMatch,
+};
+use crate::runs::identity_hash;
+use crate::runs::queue::{self, NewRun};
+use crate::runs::worker::RunNotifier;
+
+#[derive(InputObject)]
+pub struct BaselineScopeInput {
+    /// Empty: every supported type that is not a foundation type.
+    #[graphql(default)]
+    pub policy_types: Vec<String>,
+    /// Empty: none.
+    #[graphql(default)]
+    pub foundation_types: Vec<String>,
+}
+
+#[derive(InputObject)]
+pub struct SeverityOverrideInput {
+    pub finding_type: FindingType,
+    pub severity: Severity,
+}
+
+#[derive(InputObject)]
+pub struct CreateBaselineProfileInput {
+    pub workspace_id: ID,
+    pub name: String,
+    pub description: Option<String>,
+    pub scope: Option<BaselineScopeInput>,
+    pub capture_mode: Option<CaptureMode>,
+    pub subject_match: Option<SubjectMatch>,
+    pub severity_overrides: Option<Vec<SeverityOverrideInput>>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateBaselineProfileInput {
+    pub id: ID,
+    pub name: Option<String>,
+    /// Send null to clear it.
+    pub description: MaybeUndefined<String>,
+    pub scope: Option<BaselineScopeInput>,
+    pub capture_mode: Option<CaptureMode>,
+    pub subject_match: Option<SubjectMatch>,
+    pub severity_overrides: Option<Vec<SeverityOverrideInput>>,
+}
+
+#[derive(InputObject)]
+pub struct AssignBaselineProfileInput {
+    pub baseline_profile_id: ID,
+    pub tenant_id: ID,
+}
+
+#[derive(InputObject)]
+pub struct StartBaselineCaptureInput {
+    pub baseline_profile_id: ID,
+    pub source_tenant_id: ID,
+}
+
+#[derive(InputObject)]
+pub struct StartBaselineCompareInput {
+    pub baseline_profile_id: ID,
+    pub tenant_id: ID,
+}
+
+fn scope(input: Option<BaselineScopeInput>) -> Option<Scope> {
+    input.map(|s| Scope {
+        policy_types: s.policy_types,
+        foundation_types: s.foundation_types,
+    })
+}
+
+fn overrides(
+    input: Option<Vec<SeverityOverrideInput>>,
+) -> Option<std::collections::BTreeMap<entity::enums::FindingType, entity::enums::Severity>> {
+    input.map(|list| {
+        list.into_iter()
+            .map(|o| (o.finding_type.into(), o.severity.into()))
+            .collect()
+    })
+}
+
+#[derive(Default)]
+pub struct BaselineMutation;
+
+#[Object]
+impl BaselineMutation {
+    /// Needs `workspace_baselines.manage`.
+    async fn create_baseline_profile(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateBaselineProfileInput,
+    ) -> Result<BaselineProfile> {
+        let viewer = ctx.viewer()?;
+        let workspace_id = ids::decode_as(&input.workspace_id, NodeKind::Workspace)?;
+        viewer.require_workspace(workspace_id, Capability::WorkspaceBaselinesManage)?;
+        let profile = profiles::create_profile(
+            ctx.db(),
+            viewer.user.id,
+            workspace_id,
+            ProfileChanges {
+                name: Some(input.name),
+                description: Some(input.description),
+                scope: scope(input.scope),
+                capture_mode: input.capture_mode.map(Into::into),
+                subject_match: input.subject_match.map(Into::into),
+                severity_overrides: overrides(input.severity_overrides),
+            },
+        )
+        .await?;
+        Ok(BaselineProfile(profile))
+    }
+
+    /// Needs `workspace_baselines.manage`. Omitted fields stay as they are.
+    async fn update_baseline_profile(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateBaselineProfileInput,
+    ) -> Result<BaselineProfile> {
+        let viewer = ctx.viewer()?;
+        let id = ids::decode_as(&input.id, NodeKind::BaselineProfile)?;
+        let profile = load_profile(ctx, id, Capability::WorkspaceBaselinesManage).await?;
+        let description = match input.description {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(d) => Some(Some(d)),
+        };
+        let updated = profiles::update_profile(
+            ctx.db(),
+            viewer.user.id,
+            profile,
+            ProfileChanges {
+                name: input.name,
+                description,
+                scope: scope(input.scope),
+                capture_mode: input.capture_mode.map(Into::into),
+                subject_match: input.subject_match.map(Into::into),
+                severity_overrides: overrides(input.severity_overrides),
+            },
+        )
+        .await?;
+        Ok(BaselineProfile(updated))
+    }
+
+    /// Compares the profile on a tenant from now on. Needs
+    /// `workspace_baselines.manage`.
+    async fn assign_baseline_profile(
+        &self,
+        ctx: &Context<'_>,
+        input: AssignBaselineProfileInput,
+    ) -> Result<BaselineProfile> {
+        let viewer = ctx.viewer()?;
+        let id = ids::decode_as(&input.baseline_profile_id, NodeKind::BaselineProfile)?;
+        let tenant_id = ids::decode_as(&input.tenant_id, NodeKind::Tenant)?;
+        let profile = load_profile(ctx, id, Capability::WorkspaceBaselinesManage).await?;
+        let tenant = auth::authorized_tenant(ctx.db(), viewer, tenant_id, None).await?;
+        profiles::assign(ctx.db(), viewer.user.id, &profile, &tenant).await?;
+        Ok(BaselineProfile(profile))
+    }
+
+    /// Queues a capture of the profile from a source tenant and returns the
+    /// run at once; an identical capture already queued or running is
+    /// returned instead. Needs `workspace_baselines.manage`.
+    async fn start_baseline_capture(
+        &self,
+        ctx: &Context<'_>,
+        input: StartBaselineCaptureInput,
+    ) -> Result<OperationRun> {
+        let viewer = ctx.viewer()?;
+        let id = ids::decode_as(&input.baseline_profile_id, NodeKind::BaselineProfile)?;
+        let tenant_id = ids::decode_as(&input.source_tenant_id, NodeKind::Tenant)?;
+        let profile = load_profile(ctx, id, Capability::WorkspaceBaselinesManage).await?;
+        let tenant = auth::authorized_tenant(ctx.db(), viewer, tenant_id, None).await?;
+        if tenant.workspace_id != profile.workspace_id {
+            return Err(Error::bad_input(
+                "the source tenant belongs to another workspace than the profile",
+            )
+            .into());
+        }
+        let run = start(
+            ctx,
+            NewRun {
+                workspace_id: profile.workspace_id,
+                tenant_id: tenant.id,
+                run_type: RunType::BaselineCapture,
+                initiator_user_id: Some(viewer.user.id),
+                run_identity_hash: identity_hash(&[
+                    "baseline_capture",
+                    &profile.id.to_string(),
+                    &tenant.id.to_string(),
+                ]),
+                context: capture::request_context(profile.id, tenant.id),
+            },
+            Action::BaselineCaptureStart,
+            profile.id,
+        )
+        .await?;
+        Ok(run)
+    }
+
+    /// Queues a compare of an assigned tenant against the profile's latest
+    /// snapshot and returns the run at once; an identical compare already
+    /// queued or running is returned instead. Needs `tenant_findings.manage`.
+    async fn start_baseline_compare(
+        &self,
+        ctx: &Context<'_>,
+        input: StartBaselineCompareInput,
+    ) -> Result<OperationRun> {
+        let viewer = ctx.viewer()?;
+        let id = ids::decode_as(&input.baseline_profile_id, NodeKind::BaselineProfile)?;
+        let tenant_id = ids::decode_as(&input.tenant_id, NodeKind::Tenant)?;
+        let profile = load_profile(ctx, id, Capability::WorkspaceBaselinesView).await?;
+        let tenant = auth::authorized_tenant(
+            ctx.db(),
+            viewer,
+            tenant_id,
+            Some(Capability::TenantFindingsManage),
+        )
+        .await?;
+        if profiles::assignment(ctx.db(), profile.id, tenant.id)
+            .await?
+            .is_none()
+        {
+            return Err(Error::bad_input(
+                "the profile is not assigned to this tenant; assign it first",
+            )
+            .into());
+        }
+        let run = start(
+            ctx,
+            NewRun {
+                workspace_id: profile.workspace_id,
+                tenant_id: tenant.id,
+                run_type: RunType::BaselineCompare,
+                initiator_user_id: Some(viewer.user.id),
+                run_identity_hash: identity_hash(&[
+                    "baseline_compare",
+                    &profile.id.to_string(),
+                    &tenant.id.to_string(),
+                ]),
+                context: compare::request_context(profile.id, tenant.id),
+            },
+            Action::BaselineCompareStart,
+            profile.id,
+        )
+        .await?;
+        Ok(run)
+    }
+}
+
+async fn start(
+    ctx: &Context<'_>,
+    new: NewRun,
+    action: Action,
+    profile_id: i64,
+) -> Result<OperationRun, Error> {
+    let (workspace_id, tenant_id, actor) = (new.workspace_id, new.tenant_id, new.initiator_user_id);
+    let (run, created) = queue::enqueue(ctx.db(), new).await?;
+    if created {
+        ctx.data_unchecked::<RunNotifier>().notify();
+    }
+    audit::record(
+        ctx.db(),
+        audit::Entry {
+            action,
+            actor_user_id: actor,
+            workspace_id: Some(workspace_id),
+            tenant_id: Some(tenant_id),
+            target: Some(("operation_run", run.id)),
+            metadata: json!({"baseline_profile_id": profile_id, "deduplicated": !created}),
+        },
+    )
+    .await?;
+    Ok(OperationRun(run))
+}

@@ -1,0 +1,173 @@
+use async_graphql::{Context, ID, Object, Result};
+use entity::{baseline_profile, baseline_snapshot, finding};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::auth::{self, Capability};
+use crate::error::Error;
+use crate::graphql::ContextExt;
+use crate::graphql::connection::{self, IdConnection, PageArgs};
+use crate::graphql::ids::{self, NodeKind};
+use crate::graphql::types::{
+    BaselineProfile, BaselineSnapshot, Fidelity, Finding, FindingStatus, FindingType,
+};
+
+#[derive(Default)]
+pub struct BaselineQuery;
+
+#[Object]
+impl BaselineQuery {
+    async fn baseline_profile(&self, ctx: &Context<'_>, id: ID) -> Result<Option<BaselineProfile>> {
+        let id = ids::decode_as(&id, NodeKind::BaselineProfile)?;
+        Ok(Some(BaselineProfile(
+            load_profile(ctx, id, Capability::WorkspaceBaselinesView).await?,
+        )))
+    }
+
+    /// The baseline profiles of a workspace.
+    #[graphql(complexity = "connection::complexity(first, last, child_complexity)")]
+    async fn baseline_profiles(
+        &self,
+        ctx: &Context<'_>,
+        workspace_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<IdConnection<BaselineProfile>> {
+        let workspace_id = ids::decode_as(&workspace_id, NodeKind::Workspace)?;
+        ctx.viewer()?
+            .require_workspace(workspace_id, Capability::WorkspaceBaselinesView)?;
+        let select = baseline_profile::Entity::find()
+            .filter(baseline_profile::Column::WorkspaceId.eq(workspace_id));
+        Ok(connection::paginate_by_id(
+            ctx.db(),
+            select,
+            baseline_profile::Column::Id,
+            |p| p.id,
+            BaselineProfile,
+            PageArgs::new(first, after, last, before),
+        )
+        .await?)
+    }
+
+    async fn baseline_snapshot(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<BaselineSnapshot>> {
+        let id = ids::decode_as(&id, NodeKind::BaselineSnapshot)?;
+        Ok(Some(load_snapshot(ctx, id).await?))
+    }
+
+    /// The drift findings of one tenant, filtered.
+    #[graphql(complexity = "connection::complexity(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn findings(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: ID,
+        fidelity: Option<Fidelity>,
+        status: Option<Vec<FindingStatus>>,
+        finding_type: Option<Vec<FindingType>>,
+        policy_type: Option<Vec<String>>,
+        baseline_profile_id: Option<ID>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<IdConnection<Finding>> {
+        let tenant_id = ids::decode_as(&tenant_id, NodeKind::Tenant)?;
+        auth::authorized_tenant(
+            ctx.db(),
+            ctx.viewer()?,
+            tenant_id,
+            Some(Capability::TenantFindingsView),
+        )
+        .await?;
+        let mut select = finding::Entity::find().filter(finding::Column::TenantId.eq(tenant_id));
+        if let Some(fidelity) = fidelity {
+            select = select.filter(
+                finding::Column::EvidenceFidelity.eq(entity::enums::Fidelity::from(fidelity)),
+            );
+        }
+        if let Some(status) = status {
+            select = select.filter(
+                finding::Column::Status
+                    .is_in(status.into_iter().map(entity::enums::FindingStatus::from)),
+            );
+        }
+        if let Some(types) = finding_type {
+            select = select.filter(
+                finding::Column::FindingType
+                    .is_in(types.into_iter().map(entity::enums::FindingType::from)),
+            );
+        }
+        if let Some(policy_types) = policy_type {
+            select = select.filter(finding::Column::PolicyType.is_in(policy_types));
+        }
+        if let Some(profile) = baseline_profile_id {
+            let profile_id = ids::decode_as(&profile, NodeKind::BaselineProfile)?;
+            select = select.filter(finding::Column::BaselineProfileId.eq(profile_id));
+        }
+        Ok(connection::paginate_by_id(
+            ctx.db(),
+            select,
+            finding::Column::Id,
+            |f| f.id,
+            Finding,
+            PageArgs::new(first, after, last, before),
+        )
+        .await?)
+    }
+
+    async fn finding(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Finding>> {
+        let id = ids::decode_as(&id, NodeKind::Finding)?;
+        Ok(Some(load_finding(ctx, id).await?))
+    }
+}
+
+/// A profile the caller may see, with `capability` on its workspace.
+pub async fn load_profile(
+    ctx: &Context<'_>,
+    id: i64,
+    capability: Capability,
+) -> Result<baseline_profile::Model, Error> {
+    let viewer = ctx.viewer()?;
+    let profile = baseline_profile::Entity::find_by_id(id)
+        .one(ctx.db())
+        .await?
+        .filter(|p| viewer.workspace(p.workspace_id).is_ok())
+        .ok_or(Error::NotFound("baseline profile"))?;
+    viewer.require_workspace(profile.workspace_id, capability)?;
+    Ok(profile)
+}
+
+pub async fn load_snapshot(ctx: &Context<'_>, id: i64) -> Result<BaselineSnapshot, Error> {
+    let viewer = ctx.viewer()?;
+    let snapshot = baseline_snapshot::Entity::find_by_id(id)
+        .one(ctx.db())
+        .await?
+        .filter(|s| viewer.workspace(s.workspace_id).is_ok())
+        .ok_or(Error::NotFound("baseline snapshot"))?;
+    Ok(BaselineSnapshot(snapshot))
+}
+
+pub async fn load_finding(ctx: &Context<'_>, id: i64) -> Result<Finding, Error> {
+    let viewer = ctx.viewer()?;
+    let found = finding::Entity::find_by_id(id)
+        .one(ctx.db())
+        .await?
+        .ok_or(Error::NotFound("finding"))?;
+    auth::authorized_tenant(
+        ctx.db(),
+        viewer,
+        found.tenant_id,
+        Some(Capability::TenantFindingsView),
+    )
+    .await
+    .map_err(|e| match e {
+        Error::NotFound(_) => Error::NotFound("finding"),
+        other => other,
+    })?;
+    Ok(Finding(found))
+}

@@ -1,0 +1,176 @@
+use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::finding;
+use serde_json::Value;
+
+use super::{BaselineProfile, BaselineSnapshot, EvidenceSide, Fidelity};
+use crate::error::Error;
+use crate::evidence::Evidence;
+use crate::graphql::ids::{self, NodeKind};
+use crate::graphql::loaders::{BaselineProfileId, BaselineSnapshotId, Loaders};
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::FindingType")]
+pub enum FindingType {
+    /// In the baseline, gone from the tenant.
+    MissingPolicy,
+    /// In both, with different hashes at equal fidelity.
+    DifferentVersion,
+    /// In the tenant, not in the baseline.
+    UnexpectedPolicy,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::ChangeType")]
+pub enum ChangeType {
+    Created,
+    Updated,
+    Deleted,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::FindingStatus")]
+pub enum FindingStatus {
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::Severity")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// The policy a finding is about.
+#[derive(SimpleObject)]
+pub struct Subject {
+    pub policy_type: String,
+    /// The policy's id in this tenant; null when it is missing here.
+    pub external_id: Option<String>,
+    pub display_name: String,
+    /// The key matching it to the baseline (external id or type|name).
+    pub subject_key: String,
+}
+
+/// One difference between a tenant and its baseline.
+pub struct Finding(pub finding::Model);
+
+impl Finding {
+    fn side(&self, key: &str) -> Option<EvidenceSide> {
+        let side = self.0.evidence_jsonb.get(key).filter(|v| !v.is_null())?;
+        let evidence = Evidence {
+            hash: side.get("hash")?.as_str()?.to_owned(),
+            provenance: serde_json::from_value(side.get("provenance")?.clone()).ok()?,
+        };
+        Some(evidence.into())
+    }
+}
+
+#[Object]
+impl Finding {
+    pub async fn id(&self) -> ID {
+        ids::encode(NodeKind::Finding, self.0.id)
+    }
+
+    async fn finding_type(&self) -> FindingType {
+        self.0.finding_type.into()
+    }
+
+    async fn change_type(&self) -> ChangeType {
+        self.0.change_type.into()
+    }
+
+    async fn status(&self) -> FindingStatus {
+        self.0.status.into()
+    }
+
+    async fn severity(&self) -> Severity {
+        self.0.severity.into()
+    }
+
+    /// The weaker fidelity of the two sides.
+    async fn fidelity(&self) -> Fidelity {
+        self.0.evidence_fidelity.into()
+    }
+
+    async fn subject(&self) -> Subject {
+        Subject {
+            policy_type: self.0.policy_type.clone(),
+            external_id: self.0.evidence_jsonb["subject"]["external_id"]
+                .as_str()
+                .map(str::to_owned),
+            display_name: self.0.display_name.clone(),
+            subject_key: self.0.subject_key.clone(),
+        }
+    }
+
+    async fn scope_key(&self) -> &str {
+        &self.0.scope_key
+    }
+
+    async fn fingerprint(&self) -> &str {
+        &self.0.fingerprint
+    }
+
+    async fn recurrence_key(&self) -> &str {
+        &self.0.recurrence_key
+    }
+
+    /// The baseline side; null for an unexpected policy.
+    async fn baseline(&self) -> Option<EvidenceSide> {
+        self.side("baseline")
+    }
+
+    /// The tenant's side; null for a missing policy.
+    async fn current(&self) -> Option<EvidenceSide> {
+        self.side("current")
+    }
+
+    async fn first_seen_at(&self) -> DateTime<Utc> {
+        self.0.first_seen_at
+    }
+
+    async fn last_seen_at(&self) -> DateTime<Utc> {
+        self.0.last_seen_at
+    }
+
+    async fn times_seen(&self) -> i32 {
+        self.0.times_seen
+    }
+
+    async fn resolved_at(&self) -> Option<DateTime<Utc>> {
+        self.0.resolved_at
+    }
+
+    async fn resolved_reason(&self) -> Option<&str> {
+        self.0.resolved_reason.as_deref()
+    }
+
+    async fn baseline_profile(&self, ctx: &Context<'_>) -> Result<Option<BaselineProfile>> {
+        let profile = ctx
+            .data_unchecked::<Loaders>()
+            .load_one(BaselineProfileId(self.0.baseline_profile_id))
+            .await
+            .map_err(Error::from)?;
+        Ok(profile.map(BaselineProfile))
+    }
+
+    async fn baseline_snapshot(&self, ctx: &Context<'_>) -> Result<Option<BaselineSnapshot>> {
+        let snapshot = ctx
+            .data_unchecked::<Loaders>()
+            .load_one(BaselineSnapshotId(self.0.baseline_snapshot_id))
+            .await
+            .map_err(Error::from)?;
+        Ok(snapshot.map(BaselineSnapshot))
+    }
+
+    /// The raw evidence document (`change_type`, `baseline`, `current`).
+    async fn evidence(&self) -> async_graphql::Json<Value> {
+        async_graphql::Json(self.0.evidence_jsonb.clone())
+    }
+}
