@@ -13,5 +13,6 @@ mod e2e;
 mod evidence;
 mod ingest;
 mod migrations;
+mod processes;
 mod properties;
 mod schema;

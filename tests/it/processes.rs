@@ -1,0 +1,339 @@
+//! Several server processes on one PostgreSQL database: each run executes
+//! exactly once, and a run whose process is killed still completes. SQLite
+//! has a single writer by design, so these tests need TEST_DATABASE_URL.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use drift_engine::auth::tokens;
+use drift_engine::drift::profiles::{self, ProfileChanges, Scope};
+use drift_engine::drift::{capture, compare};
+use drift_engine::evidence::ingest::{self, InventoryItemInput, InventorySync, PolicyTypeStatus};
+use drift_engine::runs::identity_hash;
+use drift_engine::runs::queue::{self, NewRun};
+use entity::enums::{RunOutcome, RunStatus, RunType, TenantKind};
+use entity::{baseline_profile, finding, operation_run, tenant};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+
+use crate::common::TestDb;
+
+/// A `drift-engine serve` process, killed when dropped.
+struct Server(Child);
+
+impl Server {
+    fn start(url: &str) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_drift-engine"))
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--workers",
+                "2",
+                "--worker-poll-ms",
+                "50",
+                "--run-heartbeat-timeout-secs",
+                "2",
+            ])
+            .env("DATABASE_URL", url)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start drift-engine serve");
+        Server(child)
+    }
+
+    fn kill(&mut self) {
+        // SIGKILL: no graceful release, the run is abandoned mid-flight.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+struct Fixture {
+    profile: baseline_profile::Model,
+    source: tenant::Model,
+    targets: Vec<tenant::Model>,
+    user_id: i64,
+}
+
+fn items(n: usize, drift_every: Option<usize>) -> Vec<InventoryItemInput> {
+    (0..n)
+        .map(|i| {
+            let drifted = drift_every.is_some_and(|k| i % k == 0);
+            let name = if drifted { format!("Policy {i} (edited)") } else { format!("Policy {i}") };
+            InventoryItemInput {
+                policy_type: "deviceConfigurations".into(),
+                external_id: format!("p-{i:06}"),
+                display_name: format!("Policy {i}"),
+                meta: json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration", "displayName": name}),
+            }
+        })
+        .collect()
+}
+
+async fn sync(db: &DatabaseConnection, tenant: &tenant::Model, items: Vec<InventoryItemInput>) {
+    ingest::record_inventory_sync(
+        db,
+        None,
+        tenant,
+        InventorySync {
+            observed_at: Utc::now(),
+            policy_types: vec![PolicyTypeStatus {
+                policy_type: "deviceConfigurations".into(),
+                succeeded: true,
+                item_count: None,
+                error: None,
+            }],
+            items,
+        },
+    )
+    .await
+    .expect("sync");
+}
+
+async fn fixture(db: &DatabaseConnection, targets: usize) -> Fixture {
+    let user = tokens::find_or_create_user(db, "procs@example.com", None)
+        .await
+        .expect("user");
+    let (ws, _) = drift_engine::directory::create_workspace(db, user.id, "W")
+        .await
+        .expect("workspace");
+    let mut tenants = Vec::new();
+    for i in 0..=targets {
+        tenants.push(
+            drift_engine::directory::create_tenant(
+                db,
+                user.id,
+                ws.id,
+                &format!("t{i}"),
+                TenantKind::Intune,
+                None,
+            )
+            .await
+            .expect("tenant"),
+        );
+    }
+    let source = tenants.remove(0);
+    let profile = profiles::create_profile(
+        db,
+        user.id,
+        ws.id,
+        ProfileChanges {
+            name: Some("P".into()),
+            scope: Some(Scope {
+                policy_types: vec!["deviceConfigurations".into()],
+                foundation_types: vec![],
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("profile");
+    for t in &tenants {
+        profiles::assign(db, user.id, &profile, t)
+            .await
+            .expect("assign");
+    }
+    Fixture {
+        profile,
+        source,
+        targets: tenants,
+        user_id: user.id,
+    }
+}
+
+async fn enqueue(
+    db: &DatabaseConnection,
+    f: &Fixture,
+    run_type: RunType,
+    tenant: &tenant::Model,
+) -> operation_run::Model {
+    let (kind, context) = match run_type {
+        RunType::BaselineCapture => (
+            "baseline_capture",
+            capture::request_context(f.profile.id, tenant.id),
+        ),
+        _ => (
+            "baseline_compare",
+            compare::request_context(f.profile.id, tenant.id),
+        ),
+    };
+    queue::enqueue(
+        db,
+        NewRun {
+            workspace_id: f.profile.workspace_id,
+            tenant_id: tenant.id,
+            run_type,
+            initiator_user_id: Some(f.user_id),
+            run_identity_hash: identity_hash(&[
+                kind,
+                &f.profile.id.to_string(),
+                &tenant.id.to_string(),
+            ]),
+            context,
+        },
+    )
+    .await
+    .expect("enqueue")
+    .0
+}
+
+async fn wait_completed(
+    db: &DatabaseConnection,
+    ids: &[i64],
+    limit: Duration,
+) -> Vec<operation_run::Model> {
+    let start = Instant::now();
+    loop {
+        let runs = operation_run::Entity::find()
+            .filter(operation_run::Column::Id.is_in(ids.to_vec()))
+            .all(db)
+            .await
+            .expect("runs");
+        if runs.iter().all(|r| r.status == RunStatus::Completed) {
+            return runs;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "runs did not complete within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn three_processes_run_thirty_compares_exactly_once() {
+    let test_db = TestDb::new().await;
+    if !test_db.is_postgres {
+        eprintln!("skipped: several processes need PostgreSQL (set TEST_DATABASE_URL)");
+        return;
+    }
+    let db = &test_db.db;
+    let f = fixture(db, 30).await;
+    sync(db, &f.source, items(50, None)).await;
+    for t in &f.targets {
+        sync(db, t, items(50, Some(10))).await;
+    }
+    let _servers: Vec<Server> = (0..3).map(|_| Server::start(&test_db.url)).collect();
+    let capture = enqueue(db, &f, RunType::BaselineCapture, &f.source).await;
+    wait_completed(db, &[capture.id], Duration::from_secs(60)).await;
+
+    let mut ids = Vec::new();
+    for t in &f.targets {
+        ids.push(enqueue(db, &f, RunType::BaselineCompare, t).await.id);
+    }
+    let runs = wait_completed(db, &ids, Duration::from_secs(120)).await;
+    let mut workers = std::collections::BTreeSet::new();
+    for run in &runs {
+        assert_eq!(
+            run.outcome,
+            RunOutcome::Succeeded,
+            "run {}: {:?}",
+            run.id,
+            run.failure_summary
+        );
+        assert_eq!(run.attempts, 1, "run {} was claimed more than once", run.id);
+        workers.insert(run.claimed_by.clone().expect("claimed"));
+    }
+    eprintln!("30 compares ran on {} workers", workers.len());
+    // Each tenant: 5 of 50 policies drifted, each found once, seen once.
+    for t in &f.targets {
+        let findings = finding::Entity::find()
+            .filter(finding::Column::TenantId.eq(t.id))
+            .all(db)
+            .await
+            .expect("findings");
+        assert_eq!(findings.len(), 5, "tenant {}", t.id);
+        assert!(findings.iter().all(|f| f.times_seen == 1));
+    }
+}
+
+#[tokio::test]
+async fn a_killed_process_does_not_lose_or_duplicate_a_run() {
+    let test_db = TestDb::new().await;
+    if !test_db.is_postgres {
+        eprintln!("skipped: several processes need PostgreSQL (set TEST_DATABASE_URL)");
+        return;
+    }
+    let db = &test_db.db;
+    let n = 12_000;
+    let f = fixture(db, 1).await;
+    let target = f.targets[0].clone();
+    sync(db, &f.source, items(n, None)).await;
+    sync(db, &target, items(n, Some(100))).await;
+
+    let mut first = Server::start(&test_db.url);
+    let capture = enqueue(db, &f, RunType::BaselineCapture, &f.source).await;
+    wait_completed(db, &[capture.id], Duration::from_secs(120)).await;
+
+    let run = enqueue(db, &f, RunType::BaselineCompare, &target).await;
+    // Kill the process while the run is part done.
+    let start = Instant::now();
+    loop {
+        let current = operation_run::Entity::find_by_id(run.id)
+            .one(db)
+            .await
+            .expect("run")
+            .expect("exists");
+        assert_ne!(
+            current.status,
+            RunStatus::Completed,
+            "the compare finished before it could be killed; use more subjects"
+        );
+        if current.status == RunStatus::Running && current.progress_done > 0 {
+            assert!(current.progress_done < current.progress_total);
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the compare never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.kill();
+    let partial = finding::Entity::find()
+        .filter(finding::Column::TenantId.eq(target.id))
+        .count(db)
+        .await
+        .expect("count");
+    eprintln!("killed mid-run with {partial} findings written");
+
+    let _others: Vec<Server> = (0..2).map(|_| Server::start(&test_db.url)).collect();
+    let done = wait_completed(db, &[run.id], Duration::from_secs(120))
+        .await
+        .remove(0);
+    match done.outcome {
+        RunOutcome::Succeeded => assert_eq!(done.attempts, 2, "taken over once"),
+        RunOutcome::Failed => assert_eq!(
+            done.failure_summary
+                .as_ref()
+                .map(|f| f["reason_code"].clone()),
+            Some(json!("worker_lost"))
+        ),
+        other => panic!("unexpected outcome {other:?}"),
+    }
+    let findings = finding::Entity::find()
+        .filter(finding::Column::TenantId.eq(target.id))
+        .all(db)
+        .await
+        .expect("findings");
+    if done.outcome == RunOutcome::Succeeded {
+        assert_eq!(findings.len(), n / 100, "every drift found once");
+    }
+    assert!(
+        findings.iter().all(|f| f.times_seen == 1),
+        "a retried run does not count a finding twice"
+    );
+    let fingerprints: std::collections::HashSet<&String> =
+        findings.iter().map(|f| &f.fingerprint).collect();
+    assert_eq!(fingerprints.len(), findings.len(), "no duplicated finding");
+}
