@@ -11,6 +11,7 @@ mod corpus;
 mod drift;
 mod e2e;
 mod evidence;
+mod import;
 mod ingest;
 mod migrations;
 mod processes;
