@@ -20,6 +20,9 @@ pub enum Action {
     BaselineProfileAssign,
     BaselineCaptureStart,
     BaselineCompareStart,
+    FindingAcknowledge,
+    FindingResolve,
+    FindingReopen,
 }
 
 impl Action {
@@ -35,6 +38,9 @@ impl Action {
             Action::BaselineProfileAssign => "baseline_profile.assign",
             Action::BaselineCaptureStart => "baseline_capture.start",
             Action::BaselineCompareStart => "baseline_compare.start",
+            Action::FindingAcknowledge => "finding.acknowledge",
+            Action::FindingResolve => "finding.resolve",
+            Action::FindingReopen => "finding.reopen",
         }
     }
 }

@@ -192,3 +192,79 @@ pub async fn resolve_unseen<C: ConnectionTrait>(
         .await?;
     Ok(result.rows_affected)
 }
+
+/// A person's triage decision on one finding.
+#[derive(Clone, Debug)]
+pub enum Triage {
+    Acknowledge,
+    Resolve { reason: String },
+    Reopen,
+}
+
+/// Applies a triage decision and audits it. Repeating a decision is a no-op;
+/// acknowledging a resolved finding is a conflict (reopen it first).
+pub async fn triage(
+    db: &sea_orm::DatabaseConnection,
+    actor_user_id: i64,
+    current: finding::Model,
+    decision: Triage,
+) -> crate::error::Result<finding::Model> {
+    use sea_orm::{ActiveModelTrait, TransactionTrait};
+
+    use crate::audit::{self, Action};
+    use crate::error::Error;
+
+    let now = Utc::now();
+    let from = current.status;
+    let mut active: finding::ActiveModel = current.clone().into();
+    let (action, reason) = match (&decision, from) {
+        (Triage::Acknowledge, FindingStatus::Acknowledged)
+        | (Triage::Resolve { .. }, FindingStatus::Resolved)
+        | (Triage::Reopen, FindingStatus::Open) => return Ok(current),
+        (Triage::Acknowledge, FindingStatus::Resolved) => {
+            return Err(Error::Conflict(
+                "the finding is resolved; reopen it before acknowledging it".into(),
+            ));
+        }
+        (Triage::Acknowledge, _) => {
+            active.status = Set(FindingStatus::Acknowledged);
+            active.acknowledged_at = Set(Some(now));
+            active.acknowledged_by_user_id = Set(Some(actor_user_id));
+            (Action::FindingAcknowledge, None)
+        }
+        (Triage::Resolve { reason }, _) => {
+            let reason = reason.trim();
+            if reason.is_empty() || reason.chars().count() > 400 {
+                return Err(Error::bad_input("reason must be 1 to 400 characters"));
+            }
+            active.status = Set(FindingStatus::Resolved);
+            active.resolved_at = Set(Some(now));
+            active.resolved_reason = Set(Some(reason.to_owned()));
+            (Action::FindingResolve, Some(reason.to_owned()))
+        }
+        (Triage::Reopen, _) => {
+            active.status = Set(FindingStatus::Open);
+            active.resolved_at = Set(None);
+            active.resolved_reason = Set(None);
+            active.acknowledged_at = Set(None);
+            active.acknowledged_by_user_id = Set(None);
+            (Action::FindingReopen, None)
+        }
+    };
+    let txn = db.begin().await?;
+    let updated = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        audit::Entry {
+            action,
+            actor_user_id: Some(actor_user_id),
+            workspace_id: Some(updated.workspace_id),
+            tenant_id: Some(updated.tenant_id),
+            target: Some(("finding", updated.id)),
+            metadata: serde_json::json!({"from": from.as_str(), "to": updated.status.as_str(), "reason": reason}),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}

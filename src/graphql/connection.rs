@@ -159,3 +159,125 @@ where
     );
     Ok(connection)
 }
+
+/// A cursor over `(timestamp DESC, id DESC)`: newest first, ties by id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimeIdCursor(pub chrono::DateTime<chrono::Utc>, pub i64);
+
+impl CursorType for TimeIdCursor {
+    type Error = Error;
+
+    fn decode_cursor(s: &str) -> Result<Self> {
+        ENGINE
+            .decode(s)
+            .ok()
+            .and_then(|raw| String::from_utf8(raw).ok())
+            .and_then(|text| {
+                let rest = text.strip_prefix("ts:")?;
+                let (ts, id) = rest.rsplit_once('|')?;
+                let ts = chrono::DateTime::parse_from_rfc3339(ts)
+                    .ok()?
+                    .with_timezone(&chrono::Utc);
+                Some(TimeIdCursor(ts, id.parse().ok()?))
+            })
+            .ok_or_else(|| {
+                Error::bad_input(format!(
+                    "`{}` is not a valid cursor",
+                    s.chars().take(64).collect::<String>()
+                ))
+            })
+    }
+
+    fn encode_cursor(&self) -> String {
+        ENGINE.encode(format!(
+            "ts:{}|{}",
+            self.0.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            self.1
+        ))
+    }
+}
+
+pub type TimeIdConnection<N> = Connection<TimeIdCursor, N, TotalCount>;
+
+/// Pages `select` newest first by `(time_col DESC, id_col DESC)`, keyset
+/// only, so a page costs the same at any depth.
+pub async fn paginate_newest_first<E, N>(
+    db: &DatabaseConnection,
+    select: Select<E>,
+    (time_col, id_col): (E::Column, E::Column),
+    key_of: impl Fn(&E::Model) -> TimeIdCursor,
+    to_node: impl Fn(E::Model) -> N,
+    args: PageArgs,
+) -> Result<TimeIdConnection<N>>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    N: OutputType,
+{
+    use sea_orm::sea_query::Condition;
+    let first = page_size(args.first, "first")?;
+    let last = page_size(args.last, "last")?;
+    if first.is_some() && last.is_some() {
+        return Err(Error::bad_input("pass either `first` or `last`, not both"));
+    }
+    let after = args
+        .after
+        .as_deref()
+        .map(TimeIdCursor::decode_cursor)
+        .transpose()?;
+    let before = args
+        .before
+        .as_deref()
+        .map(TimeIdCursor::decode_cursor)
+        .transpose()?;
+    let total_count = select.clone().count(db).await?;
+
+    let mut page = select;
+    // "After" in newest-first order means older.
+    if let Some(TimeIdCursor(ts, id)) = &after {
+        page = page.filter(
+            Condition::any()
+                .add(time_col.lt(*ts))
+                .add(Condition::all().add(time_col.eq(*ts)).add(id_col.lt(*id))),
+        );
+    }
+    if let Some(TimeIdCursor(ts, id)) = &before {
+        page = page.filter(
+            Condition::any()
+                .add(time_col.gt(*ts))
+                .add(Condition::all().add(time_col.eq(*ts)).add(id_col.gt(*id))),
+        );
+    }
+    let backwards = last.is_some();
+    let size = first.or(last).unwrap_or(DEFAULT_PAGE_SIZE as u64);
+    let mut rows = if backwards {
+        page.order_by_asc(time_col)
+            .order_by_asc(id_col)
+            .limit(size + 1)
+            .all(db)
+            .await?
+    } else {
+        page.order_by_desc(time_col)
+            .order_by_desc(id_col)
+            .limit(size + 1)
+            .all(db)
+            .await?
+    };
+    let has_more = rows.len() as u64 > size;
+    rows.truncate(size as usize);
+    if backwards {
+        rows.reverse();
+    }
+    let (has_previous, has_next) = if backwards {
+        (has_more, before.is_some())
+    } else {
+        (after.is_some(), has_more)
+    };
+    let mut connection =
+        Connection::with_additional_fields(has_previous, has_next, TotalCount { total_count });
+    connection.edges.extend(
+        rows.into_iter()
+            .map(|row| Edge::new(key_of(&row), to_node(row))),
+    );
+    Ok(connection)
+}

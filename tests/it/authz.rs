@@ -481,6 +481,24 @@ async fn authorization_matrix_covers_every_root_field() {
             ]),
         ),
         case(
+            "acknowledgeFinding",
+            "mutation($id: ID!) { acknowledgeFinding(input: {id: $id}) { status } }",
+            json!({"id": finding}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND), (Actor::Reader, FORBIDDEN)]),
+        ),
+        case(
+            "resolveFinding",
+            "mutation($id: ID!) { resolveFinding(input: {id: $id, reason: \"accepted\"}) { status } }",
+            json!({"id": finding}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND), (Actor::Reader, FORBIDDEN)]),
+        ),
+        case(
+            "reopenFinding",
+            "mutation($id: ID!) { reopenFinding(input: {id: $id}) { status } }",
+            json!({"id": finding}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND), (Actor::Reader, FORBIDDEN)]),
+        ),
+        case(
             "startBaselineCompare",
             "mutation($p: ID!, $t: ID!) { startBaselineCompare(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
             json!({"p": profile, "t": tenant_a}),

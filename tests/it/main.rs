@@ -11,6 +11,7 @@ mod corpus;
 mod drift;
 mod e2e;
 mod evidence;
+mod findings_api;
 mod import;
 mod ingest;
 mod migrations;

@@ -1,6 +1,7 @@
 mod baselines;
 mod directory;
 mod evidence;
+mod findings;
 
 use async_graphql::MergedObject;
 
@@ -9,4 +10,5 @@ pub struct Mutation(
     directory::DirectoryMutation,
     baselines::BaselineMutation,
     evidence::EvidenceMutation,
+    findings::FindingMutation,
 );

@@ -5,8 +5,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use crate::auth::{self, Capability};
 use crate::error::Error;
 use crate::graphql::ContextExt;
-use crate::graphql::connection::{self, IdConnection, PageArgs};
+use crate::graphql::connection::{self, IdConnection, PageArgs, TimeIdConnection, TimeIdCursor};
 use crate::graphql::ids::{self, NodeKind};
+use crate::graphql::loaders::prime_findings;
 use crate::graphql::types::{
     BaselineProfile, BaselineSnapshot, Fidelity, Finding, FindingStatus, FindingType,
 };
@@ -59,7 +60,7 @@ impl BaselineQuery {
         Ok(Some(load_snapshot(ctx, id).await?))
     }
 
-    /// The drift findings of one tenant, filtered.
+    /// The drift findings of one tenant, newest `lastSeenAt` first (then id), filtered.
     #[graphql(complexity = "connection::complexity(first, last, child_complexity)")]
     #[allow(clippy::too_many_arguments)]
     async fn findings(
@@ -75,7 +76,7 @@ impl BaselineQuery {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> Result<IdConnection<Finding>> {
+    ) -> Result<TimeIdConnection<Finding>> {
         let tenant_id = ids::decode_as(&tenant_id, NodeKind::Tenant)?;
         auth::authorized_tenant(
             ctx.db(),
@@ -109,15 +110,18 @@ impl BaselineQuery {
             let profile_id = ids::decode_as(&profile, NodeKind::BaselineProfile)?;
             select = select.filter(finding::Column::BaselineProfileId.eq(profile_id));
         }
-        Ok(connection::paginate_by_id(
+        let page = connection::paginate_newest_first(
             ctx.db(),
             select,
-            finding::Column::Id,
-            |f| f.id,
+            (finding::Column::LastSeenAt, finding::Column::Id),
+            |f| TimeIdCursor(f.last_seen_at, f.id),
             Finding,
             PageArgs::new(first, after, last, before),
         )
-        .await?)
+        .await?;
+        let models: Vec<&finding::Model> = page.edges.iter().map(|e| &e.node.0).collect();
+        prime_findings(ctx, &models).await.map_err(Error::from)?;
+        Ok(page)
     }
 
     async fn finding(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Finding>> {

@@ -5,8 +5,12 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::evidence;
+use crate::graphql::ContextExt;
 use crate::graphql::ids::{self, NodeKind};
-use crate::graphql::loaders::{CurrentStateKey, CurrentStateLoader};
+use crate::graphql::loaders::{
+    CurrentStateKey, CurrentStateLoader, Loaders, OperationRunId, TenantId,
+};
+use crate::graphql::types::OperationRun;
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 #[graphql(remote = "entity::enums::Fidelity")]
@@ -25,12 +29,53 @@ pub enum EvidenceSource {
 }
 
 /// Where a hash came from.
-#[derive(SimpleObject)]
 pub struct Provenance {
     pub fidelity: Fidelity,
     pub source: EvidenceSource,
     pub observed_at: DateTime<Utc>,
-    pub observed_operation_run_id: Option<ID>,
+    pub run_id: Option<i64>,
+}
+
+#[Object]
+impl Provenance {
+    async fn fidelity(&self) -> Fidelity {
+        self.fidelity
+    }
+
+    async fn source(&self) -> EvidenceSource {
+        self.source
+    }
+
+    async fn observed_at(&self) -> DateTime<Utc> {
+        self.observed_at
+    }
+
+    async fn observed_operation_run_id(&self) -> Option<ID> {
+        self.run_id
+            .map(|id| ids::encode(NodeKind::OperationRun, id))
+    }
+
+    /// The run that observed the evidence; null when it is gone or belongs to
+    /// a tenant the caller cannot see (e.g. a baseline's source tenant).
+    async fn observed_operation_run(&self, ctx: &Context<'_>) -> Result<Option<OperationRun>> {
+        let Some(run_id) = self.run_id else {
+            return Ok(None);
+        };
+        let loaders = ctx.data_unchecked::<Loaders>();
+        let Some(run) = loaders
+            .load_one(OperationRunId(run_id))
+            .await
+            .map_err(Error::from)?
+        else {
+            return Ok(None);
+        };
+        let tenant = loaders
+            .load_one(TenantId(run.tenant_id))
+            .await
+            .map_err(Error::from)?;
+        let visible = tenant.is_some_and(|t| ctx.viewer().is_ok_and(|v| v.can_see_tenant(&t)));
+        Ok(visible.then_some(OperationRun(run)))
+    }
 }
 
 #[derive(SimpleObject)]
@@ -47,10 +92,7 @@ impl From<evidence::Evidence> for EvidenceSide {
                 fidelity: e.provenance.fidelity.into(),
                 source: e.provenance.source.into(),
                 observed_at: e.provenance.observed_at,
-                observed_operation_run_id: e
-                    .provenance
-                    .observed_operation_run_id
-                    .map(|id| ids::encode(NodeKind::OperationRun, id)),
+                run_id: e.provenance.observed_operation_run_id,
             },
         }
     }

@@ -7,7 +7,7 @@ use super::{BaselineProfile, BaselineSnapshot, EvidenceSide, Fidelity};
 use crate::error::Error;
 use crate::evidence::Evidence;
 use crate::graphql::ids::{self, NodeKind};
-use crate::graphql::loaders::{BaselineProfileId, BaselineSnapshotId, Loaders};
+use crate::graphql::loaders::{BaselineProfileId, BaselineSnapshotId, BlobHash, Loaders, TenantId};
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 #[graphql(remote = "entity::enums::FindingType")]
@@ -44,6 +44,32 @@ pub enum Severity {
     Medium,
     High,
     Critical,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SettingChangeKind {
+    Added,
+    Removed,
+    Modified,
+}
+
+/// One setting that differs, addressed by set keys, e.g.
+/// `settings[device_vendor_msft_..._allowarchivescanning].settingInstance.choiceSettingValue.value`.
+#[derive(SimpleObject)]
+pub struct SettingChange {
+    pub path: String,
+    pub change: SettingChangeKind,
+    pub baseline: Option<async_graphql::Json<Value>>,
+    pub current: Option<async_graphql::Json<Value>>,
+}
+
+#[derive(SimpleObject)]
+pub struct SettingChanges {
+    /// False when the finding has no content on both sides.
+    pub available: bool,
+    /// Why there are no setting changes, when unavailable.
+    pub reason: Option<String>,
+    pub changes: Vec<SettingChange>,
 }
 
 /// The policy a finding is about.
@@ -167,6 +193,73 @@ impl Finding {
             .await
             .map_err(Error::from)?;
         Ok(snapshot.map(BaselineSnapshot))
+    }
+
+    /// Setting-level differences, from the stored normalized content of both
+    /// sides. Only content findings with both sides have them.
+    async fn setting_changes(&self, ctx: &Context<'_>) -> Result<SettingChanges> {
+        let hash = |key: &str| {
+            let side = &self.0.evidence_jsonb[key];
+            (side["provenance"]["fidelity"] == "content")
+                .then(|| side["hash"].as_str().map(str::to_owned))
+                .flatten()
+        };
+        let unavailable = |reason: &str| SettingChanges {
+            available: false,
+            reason: Some(reason.to_owned()),
+            changes: Vec::new(),
+        };
+        if self.0.finding_type != entity::enums::FindingType::DifferentVersion {
+            return Ok(unavailable(
+                "only one side exists, so there is nothing to diff",
+            ));
+        }
+        let (Some(base), Some(cur)) = (hash("baseline"), hash("current")) else {
+            return Ok(unavailable(
+                "compared at meta fidelity: settings need content evidence on both sides",
+            ));
+        };
+        let loaders = ctx.data_unchecked::<Loaders>();
+        let blobs = loaders
+            .load_many([BlobHash(base.clone()), BlobHash(cur.clone())])
+            .await
+            .map_err(Error::from)?;
+        let (Some(a), Some(b)) = (blobs.get(&BlobHash(base)), blobs.get(&BlobHash(cur))) else {
+            return Ok(unavailable(
+                "the normalized content of a side is no longer stored",
+            ));
+        };
+        let changes = crate::evidence::diff::diff(&a.content, &b.content)
+            .into_iter()
+            .map(|c| SettingChange {
+                path: c.path,
+                change: match c.change {
+                    crate::evidence::diff::ChangeKind::Added => SettingChangeKind::Added,
+                    crate::evidence::diff::ChangeKind::Removed => SettingChangeKind::Removed,
+                    crate::evidence::diff::ChangeKind::Modified => SettingChangeKind::Modified,
+                },
+                baseline: c.baseline.map(async_graphql::Json),
+                current: c.current.map(async_graphql::Json),
+            })
+            .collect();
+        Ok(SettingChanges {
+            available: true,
+            reason: None,
+            changes,
+        })
+    }
+
+    async fn acknowledged_at(&self) -> Option<DateTime<Utc>> {
+        self.0.acknowledged_at
+    }
+
+    async fn tenant(&self, ctx: &Context<'_>) -> Result<Option<super::Tenant>> {
+        let tenant = ctx
+            .data_unchecked::<Loaders>()
+            .load_one(TenantId(self.0.tenant_id))
+            .await
+            .map_err(Error::from)?;
+        Ok(tenant.map(super::Tenant))
     }
 
     /// The raw evidence document (`change_type`, `baseline`, `current`).

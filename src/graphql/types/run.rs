@@ -4,9 +4,15 @@ use entity::operation_run;
 use serde_json::Value;
 
 use super::Tenant;
-use crate::auth;
+use entity::finding;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::auth::{self, Capability};
+use crate::error::Error;
 use crate::graphql::ContextExt;
+use crate::graphql::connection::{self, PageArgs, TimeIdConnection, TimeIdCursor};
 use crate::graphql::ids::{self, NodeKind};
+use crate::graphql::loaders::{Loaders, UserId, prime_findings};
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 #[graphql(remote = "entity::enums::RunType")]
@@ -156,6 +162,51 @@ impl OperationRun {
         let tenant =
             auth::authorized_tenant(ctx.db(), ctx.viewer()?, self.0.tenant_id, None).await?;
         Ok(Tenant(tenant))
+    }
+
+    /// Who started the run; null for runs the system started or whose user is gone.
+    async fn initiator(&self, ctx: &Context<'_>) -> Result<Option<super::User>> {
+        let Some(user_id) = self.0.initiator_user_id else {
+            return Ok(None);
+        };
+        let user = ctx
+            .data_unchecked::<Loaders>()
+            .load_one(UserId(user_id))
+            .await
+            .map_err(Error::from)?;
+        Ok(user.map(super::User))
+    }
+
+    /// The findings this run produced or saw last, newest first.
+    #[graphql(complexity = "connection::complexity(first, None, child_complexity)")]
+    async fn findings(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<TimeIdConnection<super::Finding>> {
+        auth::authorized_tenant(
+            ctx.db(),
+            ctx.viewer()?,
+            self.0.tenant_id,
+            Some(Capability::TenantFindingsView),
+        )
+        .await?;
+        let select = finding::Entity::find()
+            .filter(finding::Column::TenantId.eq(self.0.tenant_id))
+            .filter(finding::Column::LastSeenOperationRunId.eq(self.0.id));
+        let page = connection::paginate_newest_first(
+            ctx.db(),
+            select,
+            (finding::Column::LastSeenAt, finding::Column::Id),
+            |f| TimeIdCursor(f.last_seen_at, f.id),
+            super::Finding,
+            PageArgs::new(first, after, None, None),
+        )
+        .await?;
+        let models: Vec<&finding::Model> = page.edges.iter().map(|e| &e.node.0).collect();
+        prime_findings(ctx, &models).await.map_err(Error::from)?;
+        Ok(page)
     }
 
     async fn progress(&self) -> Progress {

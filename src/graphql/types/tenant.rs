@@ -8,9 +8,11 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use super::{InventoryItem, TenantKind, Workspace};
 use crate::auth::Capability;
 use crate::error::Error;
+use crate::evidence::SubjectRef;
 use crate::graphql::ContextExt;
 use crate::graphql::connection::{self, IdConnection, PageArgs};
 use crate::graphql::ids::{self, NodeKind};
+use crate::graphql::loaders::{CurrentStateKey, CurrentStateLoader};
 use crate::graphql::loaders::{Loaders, WorkspaceId};
 
 /// A managed environment: an M365 tenant, a cloud account.
@@ -63,7 +65,7 @@ impl Tenant {
         if !include_removed.unwrap_or(false) {
             select = select.filter(inventory_item::Column::RemovedAt.is_null());
         }
-        Ok(connection::paginate_by_id(
+        let page = connection::paginate_by_id(
             ctx.db(),
             select,
             inventory_item::Column::Id,
@@ -71,7 +73,28 @@ impl Tenant {
             InventoryItem,
             PageArgs::new(first, after, last, before),
         )
-        .await?)
+        .await?;
+        // Resolve the whole page's evidence in one resolver call.
+        if ctx
+            .look_ahead()
+            .field("edges")
+            .field("node")
+            .field("currentEvidence")
+            .exists()
+        {
+            let keys = page.edges.iter().map(|e| CurrentStateKey {
+                tenant_id: e.node.0.tenant_id,
+                subject: SubjectRef::new(
+                    e.node.0.policy_type.clone(),
+                    e.node.0.external_id.clone(),
+                ),
+            });
+            ctx.data_unchecked::<CurrentStateLoader>()
+                .load_many(keys)
+                .await
+                .map_err(Error::from)?;
+        }
+        Ok(page)
     }
 
     async fn workspace(&self, ctx: &Context<'_>) -> Result<Workspace> {

@@ -102,6 +102,8 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     /// SQL statements the server has issued (sea-orm's metric callback).
     pub statements: Arc<AtomicUsize>,
+    /// The statements themselves, for a failing count's message.
+    pub statement_log: Arc<std::sync::Mutex<Vec<String>>>,
     pub client: reqwest::Client,
     pub test_db: TestDb,
     shutdown: Option<oneshot::Sender<()>>,
@@ -124,8 +126,13 @@ impl TestApp {
         let statements = Arc::new(AtomicUsize::new(0));
         let mut db = test_db.db.clone();
         let counter = statements.clone();
-        db.set_metric_callback(move |_| {
+        let statement_log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = statement_log.clone();
+        db.set_metric_callback(move |info| {
             counter.fetch_add(1, Ordering::SeqCst);
+            if let Ok(mut log) = log.lock() {
+                log.push(info.statement.sql.chars().take(120).collect());
+            }
         });
         tokio::spawn(async move {
             drift_engine::serve(config, db, listener, async {
@@ -138,6 +145,7 @@ impl TestApp {
             base: format!("http://{addr}"),
             db: test_db.db.clone(),
             statements,
+            statement_log,
             client: reqwest::Client::new(),
             test_db,
             shutdown: Some(tx),
@@ -185,6 +193,13 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    pub fn logged_statements(&self) -> Vec<String> {
+        self.statement_log
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
+    }
+
     /// Creates a workspace owned by `token`'s user and one tenant in it;
     /// returns their global ids.
     pub async fn workspace_with_tenant(&self, token: &str) -> (String, String) {
@@ -219,6 +234,9 @@ impl TestApp {
         variables: Value,
     ) -> (usize, Value) {
         self.statements.store(0, Ordering::SeqCst);
+        if let Ok(mut log) = self.statement_log.lock() {
+            log.clear();
+        }
         let body = self.gql_ok(token, query, variables).await;
         (self.statements.load(Ordering::SeqCst), body)
     }
