@@ -316,31 +316,15 @@ pub async fn record_inventory_sync(
         ("policy_types_failed", failed as u64),
         ("warnings", warnings.len() as u64),
     ]);
-    operation_run::Entity::update_many()
-        .col_expr(
-            operation_run::Column::SummaryCounts,
-            Expr::value(counts.clone()),
-        )
-        .filter(operation_run::Column::Id.eq(run.id))
-        .exec(&txn)
-        .await?;
-    audit::record(
-        &txn,
-        audit::Entry {
-            action: Action::InventorySyncRecord,
-            actor_user_id,
-            workspace_id: Some(tenant.workspace_id),
-            tenant_id: Some(tenant.id),
-            target: Some(("operation_run", run.id)),
-            metadata: json!({"counts": counts}),
-        },
+    finish(
+        txn,
+        run,
+        counts,
+        Action::InventorySyncRecord,
+        actor_user_id,
+        tenant,
     )
-    .await?;
-    txn.commit().await?;
-    Ok(operation_run::Model {
-        summary_counts: counts,
-        ..run
-    })
+    .await
 }
 
 /// Normalizes, hashes and stores captured policy payloads under a completed
@@ -487,6 +471,26 @@ pub async fn record_policy_versions(
         ("blobs_total", blobs_total),
         ("warnings", warnings_total as u64),
     ]);
+    finish(
+        txn,
+        run,
+        counts,
+        Action::PolicyVersionsRecord,
+        actor_user_id,
+        tenant,
+    )
+    .await
+}
+
+/// Records the final counts of an inline run, audits it, and commits.
+async fn finish(
+    txn: sea_orm::DatabaseTransaction,
+    run: operation_run::Model,
+    counts: Value,
+    action: Action,
+    actor_user_id: Option<i64>,
+    tenant: &tenant::Model,
+) -> Result<operation_run::Model> {
     operation_run::Entity::update_many()
         .col_expr(
             operation_run::Column::SummaryCounts,
@@ -498,7 +502,7 @@ pub async fn record_policy_versions(
     audit::record(
         &txn,
         audit::Entry {
-            action: Action::PolicyVersionsRecord,
+            action,
             actor_user_id,
             workspace_id: Some(tenant.workspace_id),
             tenant_id: Some(tenant.id),

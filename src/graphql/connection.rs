@@ -4,6 +4,7 @@
 use async_graphql::connection::{Connection, CursorType, Edge};
 use async_graphql::{OutputType, SimpleObject};
 use base64::Engine as _;
+use sea_orm::sea_query::Condition;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Select,
@@ -94,72 +95,6 @@ fn page_size(value: Option<i32>, name: &str) -> Result<Option<u64>> {
     }
 }
 
-/// Pages `select` by `id_col` ascending. `first`/`after` walk forward,
-/// `last`/`before` walk back; both directions at once is refused.
-pub async fn paginate_by_id<E, N>(
-    db: &DatabaseConnection,
-    select: Select<E>,
-    id_col: E::Column,
-    id_of: impl Fn(&E::Model) -> i64,
-    to_node: impl Fn(E::Model) -> N,
-    args: PageArgs,
-) -> Result<IdConnection<N>>
-where
-    E: EntityTrait,
-    E::Model: Sync,
-    N: OutputType,
-{
-    let first = page_size(args.first, "first")?;
-    let last = page_size(args.last, "last")?;
-    if first.is_some() && last.is_some() {
-        return Err(Error::bad_input("pass either `first` or `last`, not both"));
-    }
-    let after = args
-        .after
-        .as_deref()
-        .map(IdCursor::decode_cursor)
-        .transpose()?;
-    let before = args
-        .before
-        .as_deref()
-        .map(IdCursor::decode_cursor)
-        .transpose()?;
-
-    let total_count = select.clone().count(db).await?;
-
-    let mut page = select;
-    if let Some(IdCursor(a)) = after {
-        page = page.filter(id_col.gt(a));
-    }
-    if let Some(IdCursor(b)) = before {
-        page = page.filter(id_col.lt(b));
-    }
-    let backwards = last.is_some();
-    let size = first.or(last).unwrap_or(DEFAULT_PAGE_SIZE as u64);
-    let mut rows = if backwards {
-        page.order_by_desc(id_col).limit(size + 1).all(db).await?
-    } else {
-        page.order_by_asc(id_col).limit(size + 1).all(db).await?
-    };
-    let has_more = rows.len() as u64 > size;
-    rows.truncate(size as usize);
-    if backwards {
-        rows.reverse();
-    }
-    let (has_previous, has_next) = if backwards {
-        (has_more, before.is_some())
-    } else {
-        (after.is_some(), has_more)
-    };
-    let mut connection =
-        Connection::with_additional_fields(has_previous, has_next, TotalCount { total_count });
-    connection.edges.extend(
-        rows.into_iter()
-            .map(|row| Edge::new(IdCursor(id_of(&row)), to_node(row))),
-    );
-    Ok(connection)
-}
-
 /// A cursor over `(timestamp DESC, id DESC)`: newest first, ties by id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TimeIdCursor(pub chrono::DateTime<chrono::Utc>, pub i64);
@@ -199,22 +134,106 @@ impl CursorType for TimeIdCursor {
 
 pub type TimeIdConnection<N> = Connection<TimeIdCursor, N, TotalCount>;
 
-/// Pages `select` newest first by `(time_col DESC, id_col DESC)`, keyset
-/// only, so a page costs the same at any depth.
-pub async fn paginate_newest_first<E, N>(
+/// A keyset order: how rows map to cursors, which rows come after or before
+/// a cursor, and how to sort. Pages never use OFFSET.
+pub trait KeysetOrder<E: EntityTrait> {
+    type Cursor: CursorType<Error = Error> + Send + Sync;
+    fn cursor(&self, row: &E::Model) -> Self::Cursor;
+    fn after(&self, cursor: &Self::Cursor) -> Condition;
+    fn before(&self, cursor: &Self::Cursor) -> Condition;
+    /// Sorted in page order, or reversed for `last`/`before`.
+    fn sort(&self, select: Select<E>, reversed: bool) -> Select<E>;
+}
+
+/// Ascending by id.
+pub struct ById<E: EntityTrait> {
+    pub column: E::Column,
+    pub id: fn(&E::Model) -> i64,
+}
+
+impl<E: EntityTrait> KeysetOrder<E> for ById<E> {
+    type Cursor = IdCursor;
+
+    fn cursor(&self, row: &E::Model) -> IdCursor {
+        IdCursor((self.id)(row))
+    }
+
+    fn after(&self, c: &IdCursor) -> Condition {
+        Condition::all().add(self.column.gt(c.0))
+    }
+
+    fn before(&self, c: &IdCursor) -> Condition {
+        Condition::all().add(self.column.lt(c.0))
+    }
+
+    fn sort(&self, select: Select<E>, reversed: bool) -> Select<E> {
+        if reversed {
+            select.order_by_desc(self.column)
+        } else {
+            select.order_by_asc(self.column)
+        }
+    }
+}
+
+/// Newest first: `(time DESC, id DESC)`.
+pub struct NewestFirst<E: EntityTrait> {
+    pub time: E::Column,
+    pub id: E::Column,
+    pub key: fn(&E::Model) -> TimeIdCursor,
+}
+
+impl<E: EntityTrait> KeysetOrder<E> for NewestFirst<E> {
+    type Cursor = TimeIdCursor;
+
+    fn cursor(&self, row: &E::Model) -> TimeIdCursor {
+        (self.key)(row)
+    }
+
+    fn after(&self, c: &TimeIdCursor) -> Condition {
+        Condition::any()
+            .add(self.time.lt(c.0))
+            .add(Condition::all().add(self.time.eq(c.0)).add(self.id.lt(c.1)))
+    }
+
+    fn before(&self, c: &TimeIdCursor) -> Condition {
+        Condition::any()
+            .add(self.time.gt(c.0))
+            .add(Condition::all().add(self.time.eq(c.0)).add(self.id.gt(c.1)))
+    }
+
+    fn sort(&self, select: Select<E>, reversed: bool) -> Select<E> {
+        if reversed {
+            select.order_by_asc(self.time).order_by_asc(self.id)
+        } else {
+            select.order_by_desc(self.time).order_by_desc(self.id)
+        }
+    }
+}
+
+/// Findings newest `last_seen_at` first, then id.
+pub fn findings_newest_first() -> NewestFirst<entity::finding::Entity> {
+    NewestFirst {
+        time: entity::finding::Column::LastSeenAt,
+        id: entity::finding::Column::Id,
+        key: |f| TimeIdCursor(f.last_seen_at, f.id),
+    }
+}
+
+/// One page of `select` in `order`: `first`/`after` walk forward,
+/// `last`/`before` walk back; both directions at once is refused.
+pub async fn paginate<E, N, O>(
     db: &DatabaseConnection,
     select: Select<E>,
-    (time_col, id_col): (E::Column, E::Column),
-    key_of: impl Fn(&E::Model) -> TimeIdCursor,
+    order: O,
     to_node: impl Fn(E::Model) -> N,
     args: PageArgs,
-) -> Result<TimeIdConnection<N>>
+) -> Result<Connection<O::Cursor, N, TotalCount>>
 where
     E: EntityTrait,
     E::Model: Sync,
     N: OutputType,
+    O: KeysetOrder<E>,
 {
-    use sea_orm::sea_query::Condition;
     let first = page_size(args.first, "first")?;
     let last = page_size(args.last, "last")?;
     if first.is_some() && last.is_some() {
@@ -223,46 +242,25 @@ where
     let after = args
         .after
         .as_deref()
-        .map(TimeIdCursor::decode_cursor)
+        .map(O::Cursor::decode_cursor)
         .transpose()?;
     let before = args
         .before
         .as_deref()
-        .map(TimeIdCursor::decode_cursor)
+        .map(O::Cursor::decode_cursor)
         .transpose()?;
     let total_count = select.clone().count(db).await?;
 
     let mut page = select;
-    // "After" in newest-first order means older.
-    if let Some(TimeIdCursor(ts, id)) = &after {
-        page = page.filter(
-            Condition::any()
-                .add(time_col.lt(*ts))
-                .add(Condition::all().add(time_col.eq(*ts)).add(id_col.lt(*id))),
-        );
+    if let Some(c) = &after {
+        page = page.filter(order.after(c));
     }
-    if let Some(TimeIdCursor(ts, id)) = &before {
-        page = page.filter(
-            Condition::any()
-                .add(time_col.gt(*ts))
-                .add(Condition::all().add(time_col.eq(*ts)).add(id_col.gt(*id))),
-        );
+    if let Some(c) = &before {
+        page = page.filter(order.before(c));
     }
     let backwards = last.is_some();
     let size = first.or(last).unwrap_or(DEFAULT_PAGE_SIZE as u64);
-    let mut rows = if backwards {
-        page.order_by_asc(time_col)
-            .order_by_asc(id_col)
-            .limit(size + 1)
-            .all(db)
-            .await?
-    } else {
-        page.order_by_desc(time_col)
-            .order_by_desc(id_col)
-            .limit(size + 1)
-            .all(db)
-            .await?
-    };
+    let mut rows = order.sort(page, backwards).limit(size + 1).all(db).await?;
     let has_more = rows.len() as u64 > size;
     rows.truncate(size as usize);
     if backwards {
@@ -277,7 +275,7 @@ where
         Connection::with_additional_fields(has_previous, has_next, TotalCount { total_count });
     connection.edges.extend(
         rows.into_iter()
-            .map(|row| Edge::new(key_of(&row), to_node(row))),
+            .map(|row| Edge::new(order.cursor(&row), to_node(row))),
     );
     Ok(connection)
 }

@@ -5,7 +5,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use crate::auth::{self, Capability};
 use crate::error::Error;
 use crate::graphql::ContextExt;
-use crate::graphql::connection::{self, IdConnection, PageArgs, TimeIdConnection, TimeIdCursor};
+use crate::graphql::connection::{self, IdConnection, PageArgs, TimeIdConnection};
 use crate::graphql::ids::{self, NodeKind};
 use crate::graphql::loaders::prime_findings;
 use crate::graphql::types::{
@@ -40,11 +40,13 @@ impl BaselineQuery {
             .require_workspace(workspace_id, Capability::WorkspaceBaselinesView)?;
         let select = baseline_profile::Entity::find()
             .filter(baseline_profile::Column::WorkspaceId.eq(workspace_id));
-        Ok(connection::paginate_by_id(
+        Ok(connection::paginate(
             ctx.db(),
             select,
-            baseline_profile::Column::Id,
-            |p| p.id,
+            connection::ById::<baseline_profile::Entity> {
+                column: baseline_profile::Column::Id,
+                id: |p| p.id,
+            },
             BaselineProfile,
             PageArgs::new(first, after, last, before),
         )
@@ -110,11 +112,10 @@ impl BaselineQuery {
             let profile_id = ids::decode_as(&profile, NodeKind::BaselineProfile)?;
             select = select.filter(finding::Column::BaselineProfileId.eq(profile_id));
         }
-        let page = connection::paginate_newest_first(
+        let page = connection::paginate(
             ctx.db(),
             select,
-            (finding::Column::LastSeenAt, finding::Column::Id),
-            |f| TimeIdCursor(f.last_seen_at, f.id),
+            connection::findings_newest_first(),
             Finding,
             PageArgs::new(first, after, last, before),
         )

@@ -43,11 +43,13 @@ impl DirectoryQuery {
     ) -> Result<IdConnection<Workspace>> {
         let ids = ctx.viewer()?.workspace_ids();
         let select = workspace::Entity::find().filter(workspace::Column::Id.is_in(ids));
-        Ok(connection::paginate_by_id(
+        Ok(connection::paginate(
             ctx.db(),
             select,
-            workspace::Column::Id,
-            |w| w.id,
+            connection::ById::<workspace::Entity> {
+                column: workspace::Column::Id,
+                id: |w| w.id,
+            },
             Workspace,
             PageArgs::new(first, after, last, before),
         )

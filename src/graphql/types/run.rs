@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use crate::auth::{self, Capability};
 use crate::error::Error;
 use crate::graphql::ContextExt;
-use crate::graphql::connection::{self, PageArgs, TimeIdConnection, TimeIdCursor};
+use crate::graphql::connection::{self, PageArgs, TimeIdConnection};
 use crate::graphql::ids::{self, NodeKind};
 use crate::graphql::loaders::{Loaders, UserId, prime_findings};
 
@@ -195,11 +195,10 @@ impl OperationRun {
         let select = finding::Entity::find()
             .filter(finding::Column::TenantId.eq(self.0.tenant_id))
             .filter(finding::Column::LastSeenOperationRunId.eq(self.0.id));
-        let page = connection::paginate_newest_first(
+        let page = connection::paginate(
             ctx.db(),
             select,
-            (finding::Column::LastSeenAt, finding::Column::Id),
-            |f| TimeIdCursor(f.last_seen_at, f.id),
+            connection::findings_newest_first(),
             super::Finding,
             PageArgs::new(first, after, None, None),
         )

@@ -65,11 +65,13 @@ impl Tenant {
         if !include_removed.unwrap_or(false) {
             select = select.filter(inventory_item::Column::RemovedAt.is_null());
         }
-        let page = connection::paginate_by_id(
+        let page = connection::paginate(
             ctx.db(),
             select,
-            inventory_item::Column::Id,
-            |i| i.id,
+            connection::ById::<inventory_item::Entity> {
+                column: inventory_item::Column::Id,
+                id: |i| i.id,
+            },
             InventoryItem,
             PageArgs::new(first, after, last, before),
         )

@@ -67,11 +67,13 @@ impl Workspace {
         ctx.viewer()?.workspace(self.0.id)?;
         let select = workspace_membership::Entity::find()
             .filter(workspace_membership::Column::WorkspaceId.eq(self.0.id));
-        Ok(connection::paginate_by_id(
+        Ok(connection::paginate(
             ctx.db(),
             select,
-            workspace_membership::Column::Id,
-            |m| m.id,
+            connection::ById::<workspace_membership::Entity> {
+                column: workspace_membership::Column::Id,
+                id: |m| m.id,
+            },
             WorkspaceMember,
             PageArgs::new(first, after, last, before),
         )
@@ -90,7 +92,17 @@ pub async fn workspace_tenants(
     if let Some(ids) = &access.tenant_ids {
         select = select.filter(tenant::Column::Id.is_in(ids.clone()));
     }
-    connection::paginate_by_id(ctx.db(), select, tenant::Column::Id, |t| t.id, Tenant, args).await
+    connection::paginate(
+        ctx.db(),
+        select,
+        connection::ById::<tenant::Entity> {
+            column: tenant::Column::Id,
+            id: |t| t.id,
+        },
+        Tenant,
+        args,
+    )
+    .await
 }
 
 /// A user's membership of a workspace.
