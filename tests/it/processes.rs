@@ -23,7 +23,9 @@ use crate::common::TestDb;
 struct Server(Child);
 
 impl Server {
-    fn start(url: &str) -> Self {
+    /// `heartbeat_timeout`: how long a silent run waits before another
+    /// process takes it over.
+    fn start(url: &str, heartbeat_timeout: u64) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_drift-engine"))
             .args([
                 "serve",
@@ -34,7 +36,7 @@ impl Server {
                 "--worker-poll-ms",
                 "50",
                 "--run-heartbeat-timeout-secs",
-                "2",
+                &heartbeat_timeout.to_string(),
             ])
             .env("DATABASE_URL", url)
             .env("RUST_LOG", "warn")
@@ -223,7 +225,9 @@ async fn three_processes_run_thirty_compares_exactly_once() {
     for t in &f.targets {
         sync(db, t, items(50, Some(10))).await;
     }
-    let _servers: Vec<Server> = (0..3).map(|_| Server::start(&test_db.url)).collect();
+    // A generous timeout: no run should ever be taken over here, even on a
+    // loaded machine.
+    let _servers: Vec<Server> = (0..3).map(|_| Server::start(&test_db.url, 60)).collect();
     let capture = enqueue(db, &f, RunType::BaselineCapture, &f.source).await;
     wait_completed(db, &[capture.id], Duration::from_secs(60)).await;
 
@@ -271,7 +275,7 @@ async fn a_killed_process_does_not_lose_or_duplicate_a_run() {
     sync(db, &f.source, items(n, None)).await;
     sync(db, &target, items(n, Some(100))).await;
 
-    let mut first = Server::start(&test_db.url);
+    let mut first = Server::start(&test_db.url, 5);
     let capture = enqueue(db, &f, RunType::BaselineCapture, &f.source).await;
     wait_completed(db, &[capture.id], Duration::from_secs(120)).await;
 
@@ -307,12 +311,17 @@ async fn a_killed_process_does_not_lose_or_duplicate_a_run() {
         .expect("count");
     eprintln!("killed mid-run with {partial} findings written");
 
-    let _others: Vec<Server> = (0..2).map(|_| Server::start(&test_db.url)).collect();
+    let _others: Vec<Server> = (0..2).map(|_| Server::start(&test_db.url, 5)).collect();
     let done = wait_completed(db, &[run.id], Duration::from_secs(120))
         .await
         .remove(0);
     match done.outcome {
-        RunOutcome::Succeeded => assert_eq!(done.attempts, 2, "taken over once"),
+        // Taken over at least once (more if a loaded machine starved a heartbeat).
+        RunOutcome::Succeeded => assert!(
+            done.attempts >= 2,
+            "the run was taken over ({} attempts)",
+            done.attempts
+        ),
         RunOutcome::Failed => assert_eq!(
             done.failure_summary
                 .as_ref()
