@@ -16,6 +16,7 @@ pub mod evidence;
 pub mod graphql;
 pub mod http;
 pub mod import;
+pub mod metrics;
 pub mod runs;
 
 use std::future::Future;

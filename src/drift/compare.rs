@@ -343,6 +343,9 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
             }
         }
         tally.findings += observed.len() as u64;
+        for o in &observed {
+            crate::metrics::findings_emitted(&o.finding_type.as_str(), &o.fidelity.as_str(), 1);
+        }
         tally.findings_new += findings::upsert_seen(db, run.id, now, observed).await?;
         ctx.progress(((n + 1) * CHUNK_SIZE).min(keys.len()) as i64, total)
             .await?;

@@ -124,6 +124,15 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
             .flat_map(|r| r.errors.iter_mut())
             .for_each(ensure_code),
     }
+    let codes = match &response {
+        BatchResponse::Single(r) => r.errors.iter().collect::<Vec<_>>(),
+        BatchResponse::Batch(rs) => rs.iter().flat_map(|r| r.errors.iter()).collect(),
+    };
+    for error in codes {
+        if let Some(code) = error.extensions.as_ref().and_then(|e| e.get("code")) {
+            crate::metrics::graphql_error(&code.to_string().replace('"', ""));
+        }
+    }
     let mut http = axum::Json(response).into_response();
     http.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -182,6 +191,7 @@ fn error_response(status: StatusCode, message: &str) -> Response {
 }
 
 fn error_response_code(status: StatusCode, message: &str, code: &str) -> Response {
+    crate::metrics::graphql_error(code);
     (
         status,
         axum::Json(json!({"errors": [{"message": message, "extensions": {"code": code}}]})),

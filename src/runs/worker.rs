@@ -208,6 +208,11 @@ async fn execute(
     };
     heartbeat.abort();
 
+    let outcome = match &result {
+        Ok(c) => Some(c.outcome),
+        Err(JobError::Failed { .. } | JobError::Db(_)) => Some(RunOutcome::Failed),
+        Err(JobError::Interrupted(_)) => None,
+    };
     let finished = match result {
         Ok(completion) => queue::complete(db, run_id, worker_id, completion).await,
         Err(JobError::Interrupted(Interrupted::Shutdown)) => {
@@ -257,7 +262,9 @@ async fn execute(
     match finished {
         Ok(_) => {
             let seconds = started.elapsed().as_secs_f64();
-            tracing::info!(run_id, seconds, "run finished");
+            let outcome = outcome.map_or_else(|| "released".to_owned(), |o| o.as_str());
+            crate::metrics::run_finished(&run_type.as_str(), &outcome, seconds);
+            tracing::info!(run_id, seconds, outcome = %outcome, "run finished");
         }
         Err(err) => tracing::error!(run_id, error = %err, "could not record the end of a run"),
     }

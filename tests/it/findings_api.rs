@@ -241,3 +241,38 @@ async fn findings_are_newest_first_paginated_diffed_and_triaged() {
         ["finding.acknowledge", "finding.resolve", "finding.reopen"]
     );
 }
+
+/// /metrics in Prometheus text format: requests, errors by code, run
+/// durations by type, findings emitted. (The registry is process-wide, so
+/// other tests add to the same counters; only presence is checked.)
+#[tokio::test]
+async fn metrics_expose_requests_errors_runs_and_findings() {
+    let s = drifted(2).await;
+    let body = s.app.gql(None, "{ viewer { id } }", json!({})).await;
+    assert_eq!(error_code(&body), Some("UNAUTHENTICATED"));
+    let response = s
+        .app
+        .client
+        .get(s.app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.expect("text");
+    for needle in [
+        "drift_http_requests_total{route=\"/graphql\",status=\"200\"}",
+        "drift_graphql_errors_total{code=\"UNAUTHENTICATED\"}",
+        "drift_run_duration_seconds_count{outcome=\"succeeded\",type=\"baseline_compare\"}",
+        "drift_run_duration_seconds_count{outcome=\"succeeded\",type=\"baseline_capture\"}",
+        "drift_findings_emitted_total{fidelity=\"content\",finding_type=\"different_version\"}",
+        "drift_findings_emitted_total{fidelity=\"meta\",finding_type=\"different_version\"}",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
+}
