@@ -23,6 +23,7 @@ pub enum Action {
     FindingAcknowledge,
     FindingResolve,
     FindingReopen,
+    VerificationStart,
 }
 
 impl Action {
@@ -41,6 +42,7 @@ impl Action {
             Action::FindingAcknowledge => "finding.acknowledge",
             Action::FindingResolve => "finding.resolve",
             Action::FindingReopen => "finding.reopen",
+            Action::VerificationStart => "verification.start",
         }
     }
 }

@@ -35,10 +35,22 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_with_worker_db(config, db.clone(), db, listener, shutdown).await
+}
+
+/// Like [`serve`], with the workers on their own handle to the same pool
+/// (tests count the statements of requests apart from the workers' polling).
+pub async fn serve_with_worker_db(
+    config: Config,
+    db: DatabaseConnection,
+    worker_db: DatabaseConnection,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let notifier = runs::worker::RunNotifier::default();
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     let workers = runs::worker::spawn_workers(
-        db.clone(),
+        worker_db,
         config.workers.clone(),
         notifier.clone(),
         workers_stopped,

@@ -2,6 +2,7 @@
 //! `operation_runs`. This module owns how runs are created and recorded.
 
 pub mod queue;
+pub mod verification;
 pub mod worker;
 
 use chrono::{DateTime, Utc};

@@ -198,6 +198,7 @@ async fn execute(
     let result = match run_type {
         RunType::BaselineCapture => capture::execute(&ctx).await,
         RunType::BaselineCompare => compare::execute(&ctx).await,
+        RunType::Verification => super::verification::execute(&ctx).await,
         other => Err(JobError::Failed {
             reason_code: "unsupported_run_type",
             message: format!(

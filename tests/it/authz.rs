@@ -481,6 +481,12 @@ async fn authorization_matrix_covers_every_root_field() {
             ]),
         ),
         case(
+            "startVerification",
+            "mutation($t: ID!) { startVerification(input: {tenantId: $t}) { id } }",
+            json!({"t": tenant_a}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND), (Actor::Reader, FORBIDDEN)]),
+        ),
+        case(
             "acknowledgeFinding",
             "mutation($id: ID!) { acknowledgeFinding(input: {id: $id}) { status } }",
             json!({"id": finding}),

@@ -18,3 +18,4 @@ mod migrations;
 mod processes;
 mod properties;
 mod schema;
+mod verification;

@@ -69,6 +69,11 @@ pub struct StartBaselineCaptureInput {
 }
 
 #[derive(InputObject)]
+pub struct StartVerificationInput {
+    pub tenant_id: ID,
+}
+
+#[derive(InputObject)]
 pub struct StartBaselineCompareInput {
     pub baseline_profile_id: ID,
     pub tenant_id: ID,
@@ -203,7 +208,40 @@ impl BaselineMutation {
                 context: capture::request_context(profile.id, tenant.id),
             },
             Action::BaselineCaptureStart,
-            profile.id,
+            json!({"baseline_profile_id": profile.id}),
+        )
+        .await?;
+        Ok(run)
+    }
+
+    /// Queues a verification of a tenant's readiness (spec 074) and returns
+    /// the run at once. Needs `tenant_findings.manage`.
+    async fn start_verification(
+        &self,
+        ctx: &Context<'_>,
+        input: StartVerificationInput,
+    ) -> Result<OperationRun> {
+        let viewer = ctx.viewer()?;
+        let tenant_id = ids::decode_as(&input.tenant_id, NodeKind::Tenant)?;
+        let tenant = auth::authorized_tenant(
+            ctx.db(),
+            viewer,
+            tenant_id,
+            Some(Capability::TenantFindingsManage),
+        )
+        .await?;
+        let run = start(
+            ctx,
+            NewRun {
+                workspace_id: tenant.workspace_id,
+                tenant_id: tenant.id,
+                run_type: RunType::Verification,
+                initiator_user_id: Some(viewer.user.id),
+                run_identity_hash: identity_hash(&["verification", &tenant.id.to_string()]),
+                context: crate::runs::verification::request_context(tenant.id),
+            },
+            Action::VerificationStart,
+            json!({}),
         )
         .await?;
         Ok(run)
@@ -252,18 +290,20 @@ impl BaselineMutation {
                 context: compare::request_context(profile.id, tenant.id),
             },
             Action::BaselineCompareStart,
-            profile.id,
+            json!({"baseline_profile_id": profile.id}),
         )
         .await?;
         Ok(run)
     }
 }
 
+/// Queues a run (or finds the identical active one), wakes this process's
+/// workers, and audits the start.
 async fn start(
     ctx: &Context<'_>,
     new: NewRun,
     action: Action,
-    profile_id: i64,
+    mut metadata: serde_json::Value,
 ) -> Result<OperationRun, Error> {
     let (workspace_id, tenant_id, actor) = (new.workspace_id, new.tenant_id, new.initiator_user_id);
     let (run, created) = queue::enqueue(ctx.db(), new).await?;
@@ -278,7 +318,10 @@ async fn start(
             workspace_id: Some(workspace_id),
             tenant_id: Some(tenant_id),
             target: Some(("operation_run", run.id)),
-            metadata: json!({"baseline_profile_id": profile_id, "deduplicated": !created}),
+            metadata: {
+                metadata["deduplicated"] = json!(!created);
+                metadata
+            },
         },
     )
     .await?;

@@ -120,6 +120,55 @@ pub struct BaselineCaptureReport {
     pub missing_content_total: i64,
 }
 
+#[derive(SimpleObject)]
+pub struct VerificationSummary {
+    pub pass: i64,
+    pub fail: i64,
+    pub warn: i64,
+    pub skip: i64,
+    pub running: i64,
+    pub blocking_failures: i64,
+    /// `ready`, `attention` or `blocked`.
+    pub overall: String,
+}
+
+/// A safe pointer to what a check looked at.
+#[derive(SimpleObject)]
+pub struct VerificationEvidence {
+    /// `operation_run`, `baseline_snapshot` or `baseline_profile`.
+    pub kind: String,
+    pub id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct VerificationCheck {
+    pub key: String,
+    pub title: String,
+    /// `pass`, `fail`, `warn`, `skip` or `running`.
+    pub status: String,
+    /// `info` … `critical`.
+    pub severity: String,
+    pub blocking: bool,
+    pub reason_code: String,
+    pub message: String,
+    pub evidence: Vec<VerificationEvidence>,
+    pub next_steps: Vec<String>,
+}
+
+/// The stored report of a verification run; reading it does no work.
+#[derive(SimpleObject)]
+pub struct VerificationReport {
+    pub schema_version: i64,
+    pub flow: String,
+    pub generated_at: Option<DateTime<Utc>>,
+    pub summary: VerificationSummary,
+    pub checks: Vec<VerificationCheck>,
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
 fn int(v: &Value) -> i64 {
     v.as_i64().unwrap_or_default()
 }
@@ -320,6 +369,65 @@ impl OperationRun {
                 })
                 .unwrap_or_default(),
             missing_content_total: int(&c["missing_content_total"]),
+        })
+    }
+
+    /// For verification runs: the stored readiness report.
+    async fn verification_report(&self) -> Option<VerificationReport> {
+        let r = self.0.context.get("verification_report")?;
+        let kind_of = |kind: &str| match kind {
+            "operation_run" => Some(NodeKind::OperationRun),
+            "baseline_snapshot" => Some(NodeKind::BaselineSnapshot),
+            "baseline_profile" => Some(NodeKind::BaselineProfile),
+            _ => None,
+        };
+        Some(VerificationReport {
+            schema_version: int(&r["schema_version"]),
+            flow: text(&r["flow"]),
+            generated_at: serde_json::from_value(r["generated_at"].clone()).ok(),
+            summary: VerificationSummary {
+                pass: int(&r["summary"]["counts"]["pass"]),
+                fail: int(&r["summary"]["counts"]["fail"]),
+                warn: int(&r["summary"]["counts"]["warn"]),
+                skip: int(&r["summary"]["counts"]["skip"]),
+                running: int(&r["summary"]["counts"]["running"]),
+                blocking_failures: int(&r["summary"]["blocking_failures"]),
+                overall: text(&r["summary"]["overall"]),
+            },
+            checks: r["checks"]
+                .as_array()
+                .map(|checks| {
+                    checks
+                        .iter()
+                        .map(|c| VerificationCheck {
+                            key: text(&c["key"]),
+                            title: text(&c["title"]),
+                            status: text(&c["status"]),
+                            severity: text(&c["severity"]),
+                            blocking: c["blocking"].as_bool().unwrap_or_default(),
+                            reason_code: text(&c["reason_code"]),
+                            message: text(&c["message"]),
+                            evidence: c["evidence"]
+                                .as_array()
+                                .map(|e| {
+                                    e.iter()
+                                        .filter_map(|p| {
+                                            let kind = text(&p["kind"]);
+                                            let id =
+                                                ids::encode(kind_of(&kind)?, p["id"].as_i64()?);
+                                            Some(VerificationEvidence { kind, id })
+                                        })
+                                        .collect()
+                                })
+                                .unwrap_or_default(),
+                            next_steps: c["next_steps"]
+                                .as_array()
+                                .map(|n| n.iter().map(text).collect())
+                                .unwrap_or_default(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 

@@ -134,8 +134,9 @@ impl TestApp {
                 log.push(info.statement.sql.chars().take(120).collect());
             }
         });
+        let worker_db = test_db.db.clone();
         tokio::spawn(async move {
-            drift_engine::serve(config, db, listener, async {
+            drift_engine::serve_with_worker_db(config, db, worker_db, listener, async {
                 let _ = rx.await;
             })
             .await
