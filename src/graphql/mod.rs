@@ -7,9 +7,10 @@ pub mod ids;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
+pub mod subscription;
 pub mod types;
 
-use async_graphql::{Context, EmptySubscription, Schema};
+use async_graphql::{Context, Schema};
 use sea_orm::DatabaseConnection;
 
 use crate::auth::Viewer;
@@ -17,7 +18,7 @@ use crate::config::GraphqlLimits;
 use crate::error::{Error, Result};
 use crate::runs::worker::RunNotifier;
 
-pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
 /// The one schema builder, used by the server, the `schema` command and tests.
 pub fn build_schema(
@@ -28,7 +29,7 @@ pub fn build_schema(
     Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),
-        EmptySubscription,
+        subscription::Subscription,
     )
     .data(db)
     .data(notifier)

@@ -142,37 +142,37 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<RequestAuth, Box<Response>> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or_default());
+    resolve_auth(&state.db, header).await.map_err(|err| {
+        tracing::error!(error = %format!("{:#}", anyhow::Error::from(err)), "authentication failed with an internal error");
+        Box::new(error_response_code(StatusCode::INTERNAL_SERVER_ERROR, "internal error", "INTERNAL"))
+    })
+}
+
+/// The caller behind an `Authorization` value (`Bearer <token>`), whether it
+/// came in an HTTP header or a WebSocket `connection_init` payload.
+pub(super) async fn resolve_auth(
+    db: &sea_orm::DatabaseConnection,
+    authorization: Option<&str>,
+) -> Result<RequestAuth, crate::error::Error> {
+    let Some(value) = authorization else {
         return Ok(RequestAuth::Anonymous);
     };
-    let presented = value
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    let Some(presented) = presented else {
+    let Some(presented) = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+    else {
         return Ok(RequestAuth::Invalid);
     };
-    let internal = |err: crate::error::Error| {
-        tracing::error!(error = %format!("{:#}", anyhow::Error::from(err)), "authentication failed with an internal error");
-        Box::new(error_response_code(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error",
-            "INTERNAL",
-        ))
-    };
-    match tokens::authenticate(&state.db, presented).await {
-        Ok(Some((token, user))) => {
-            let viewer = Viewer::load(&state.db, user, Some(token.id))
-                .await
-                .map_err(internal)?;
+    match tokens::authenticate(db, presented).await? {
+        Some((token, user)) => {
+            let viewer = Viewer::load(db, user, Some(token.id)).await?;
             Ok(RequestAuth::Authenticated(Box::new(viewer)))
         }
-        Ok(None) => Ok(RequestAuth::Invalid),
-        Err(err) => Err(internal(err)),
+        None => Ok(RequestAuth::Invalid),
     }
 }
 
@@ -197,4 +197,35 @@ fn error_response_code(status: StatusCode, message: &str, code: &str) -> Respons
         axum::Json(json!({"errors": [{"message": message, "extensions": {"code": code}}]})),
     )
         .into_response()
+}
+
+/// GraphQL subscriptions over WebSocket (graphql-transport-ws, and the older
+/// graphql-ws protocol). The token travels in `connection_init`:
+/// `{"Authorization": "Bearer <token>"}`; a bad token closes the connection.
+pub async fn websocket(
+    State(state): State<AppState>,
+    protocol: async_graphql_axum::GraphQLProtocol,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            let db = state.db.clone();
+            async_graphql_axum::GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
+                .on_connection_init(move |payload| async move {
+                    let authorization = ["Authorization", "authorization"]
+                        .iter()
+                        .find_map(|k| payload.get(*k).and_then(|v| v.as_str()).map(str::to_owned));
+                    let auth = resolve_auth(&db, authorization.as_deref()).await?;
+                    if matches!(auth, RequestAuth::Invalid) {
+                        return Err(crate::error::Error::Unauthenticated.into());
+                    }
+                    let mut data = async_graphql::Data::default();
+                    data.insert(auth);
+                    data.insert(new_loaders(db.clone()));
+                    data.insert(new_current_state_loader(db));
+                    Ok(data)
+                })
+                .serve()
+        })
 }

@@ -18,4 +18,5 @@ mod migrations;
 mod processes;
 mod properties;
 mod schema;
+mod subscription;
 mod verification;

@@ -20,12 +20,12 @@ use serde_json::json;
 use crate::common::TestDb;
 
 /// A `drift-engine serve` process, killed when dropped.
-struct Server(Child);
+pub struct Server(Child);
 
 impl Server {
     /// `heartbeat_timeout`: how long a silent run waits before another
     /// process takes it over.
-    fn start(url: &str, heartbeat_timeout: u64) -> Self {
+    pub fn start(url: &str, heartbeat_timeout: u64) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_drift-engine"))
             .args([
                 "serve",
@@ -47,7 +47,7 @@ impl Server {
         Server(child)
     }
 
-    fn kill(&mut self) {
+    pub fn kill(&mut self) {
         // SIGKILL: no graceful release, the run is abandoned mid-flight.
         let _ = self.0.kill();
         let _ = self.0.wait();

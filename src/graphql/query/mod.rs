@@ -4,6 +4,7 @@ mod evidence;
 mod node;
 
 pub use baselines::load_profile;
+pub use evidence::load_run;
 
 use async_graphql::MergedObject;
 

@@ -1,0 +1,166 @@
+//! The operationRun subscription over graphql-transport-ws, following a
+//! compare that another server process runs.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::common::TestApp;
+use crate::drift::{Policy, Scenario};
+use crate::processes::Server;
+
+async fn connect(
+    app: &TestApp,
+    token: Option<&str>,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut request = format!("{}/graphql/ws", app.base.replace("http://", "ws://"))
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        "graphql-transport-ws"
+    );
+    let payload = token.map_or(
+        json!({}),
+        |t| json!({"Authorization": format!("Bearer {t}")}),
+    );
+    socket
+        .send(Message::text(
+            json!({"type": "connection_init", "payload": payload}).to_string(),
+        ))
+        .await
+        .expect("init");
+    socket
+}
+
+async fn next_json(
+    socket: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+) -> Option<Value> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(60), socket.next())
+            .await
+            .ok()??
+            .ok()?;
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).ok(),
+            Message::Close(_) => return None,
+            _ => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn subscription_follows_a_compare_run_in_another_process() {
+    // This process serves HTTP only; a second process runs the jobs.
+    let app = TestApp::spawn_with(|c| c.workers.count = 0).await;
+    let s = Scenario::new(
+        app,
+        json!({"scope": {"policyTypes": ["deviceConfigurations"]}}),
+    )
+    .await;
+    let policies: Vec<Policy> = (0..1_200)
+        .map(|i| {
+            (
+                "deviceConfigurations".into(),
+                format!("p{i:04}"),
+                json!({"displayName": format!("Policy {i}"), "@odata.type": "#x"}),
+            )
+        })
+        .collect();
+    s.sync(&s.source, &policies, &[]).await;
+    let mut drifted = policies.clone();
+    drifted[0].2["displayName"] = json!("Edited");
+    s.sync(&s.target, &drifted, &[]).await;
+    let mut worker = Server::start(&s.app.test_db.url, 60);
+    s.capture().await;
+    worker.kill();
+
+    // Queued while no worker runs anywhere: the first event is QUEUED.
+    let run = s.start_compare().await;
+    let mut socket = connect(&s.app, Some(&s.token)).await;
+    assert_eq!(
+        next_json(&mut socket).await.expect("ack")["type"],
+        "connection_ack"
+    );
+    socket
+        .send(Message::text(
+            json!({"id": "1", "type": "subscribe", "payload": {
+                "query": "subscription($id: ID!) { operationRun(id: $id) { id status outcome progress { done total } } }",
+                "variables": {"id": run["id"]},
+            }})
+            .to_string(),
+        ))
+        .await
+        .expect("subscribe");
+    let first = next_json(&mut socket).await.expect("first event");
+    assert_eq!(first["type"], "next", "{first}");
+    assert_eq!(first["payload"]["data"]["operationRun"]["status"], "QUEUED");
+
+    let _worker = Server::start(&s.app.test_db.url, 60);
+    let mut events = vec![first["payload"]["data"]["operationRun"].clone()];
+    loop {
+        let message = next_json(&mut socket)
+            .await
+            .expect("an event or completion");
+        match message["type"].as_str() {
+            Some("next") => events.push(message["payload"]["data"]["operationRun"].clone()),
+            Some("complete") => break,
+            other => panic!("unexpected message {other:?}: {message}"),
+        }
+    }
+    let rank = |s: &Value| match s.as_str() {
+        Some("QUEUED") => 0,
+        Some("RUNNING") => 1,
+        _ => 2,
+    };
+    let ranks: Vec<i32> = events.iter().map(|e| rank(&e["status"])).collect();
+    assert!(
+        ranks.windows(2).all(|w| w[0] <= w[1]),
+        "status never goes back: {events:?}"
+    );
+    let last = events.last().expect("events");
+    assert_eq!(last["status"], "COMPLETED", "{events:?}");
+    assert_eq!(last["outcome"], "SUCCEEDED");
+    assert_eq!(last["progress"]["done"], 1_200);
+    assert!(
+        events.len() >= 2,
+        "queued and completed at least: {events:?}"
+    );
+}
+
+#[tokio::test]
+async fn subscription_requires_a_valid_token() {
+    let app = TestApp::spawn().await;
+    // A bad token closes the connection instead of acknowledging it.
+    let mut socket = connect(&app, Some("dre_not-a-token")).await;
+    let reply = next_json(&mut socket).await;
+    assert!(
+        reply.as_ref().is_none_or(|m| m["type"] != "connection_ack"),
+        "{reply:?}"
+    );
+    // No token: acknowledged, but the subscription is refused with a code.
+    let mut socket = connect(&app, None).await;
+    assert_eq!(
+        next_json(&mut socket).await.expect("ack")["type"],
+        "connection_ack"
+    );
+    socket
+        .send(Message::text(
+            json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { operationRun(id: \"T3BlcmF0aW9uUnVuOjE\") { id } }"}}).to_string(),
+        ))
+        .await
+        .expect("subscribe");
+    let reply = next_json(&mut socket).await.expect("reply");
+    let text = reply.to_string();
+    assert!(text.contains("UNAUTHENTICATED"), "{text}");
+}
