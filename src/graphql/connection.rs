@@ -219,6 +219,15 @@ pub fn findings_newest_first() -> NewestFirst<entity::finding::Entity> {
     }
 }
 
+/// Runs newest first (`created_at DESC, id DESC`).
+pub fn runs_newest_first() -> NewestFirst<entity::operation_run::Entity> {
+    NewestFirst {
+        time: entity::operation_run::Column::CreatedAt,
+        id: entity::operation_run::Column::Id,
+        key: |r| TimeIdCursor(r.created_at, r.id),
+    }
+}
+
 /// One page of `select` in `order`: `first`/`after` walk forward,
 /// `last`/`before` walk back; both directions at once is refused.
 pub async fn paginate<E, N, O>(

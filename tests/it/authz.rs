@@ -95,6 +95,11 @@ const NOT_APPLICABLE: &[(&str, &str, &str)] = &[
         "every role holds tenant_findings.view",
     ),
     (
+        "operationRuns",
+        FORBIDDEN,
+        "every role holds tenant_findings.view",
+    ),
+    (
         "createWorkspace",
         NOT_FOUND,
         "creates a new workspace; nothing to look up",
@@ -479,6 +484,12 @@ async fn authorization_matrix_covers_every_root_field() {
                 (Actor::Reader, FORBIDDEN),
                 (Actor::Operator, FORBIDDEN),
             ]),
+        ),
+        case(
+            "operationRuns",
+            "query($t: ID!) { operationRuns(tenantId: $t) { totalCount } }",
+            json!({"t": tenant_a}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND)]),
         ),
         case(
             "startVerification",

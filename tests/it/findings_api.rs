@@ -276,3 +276,76 @@ async fn metrics_expose_requests_errors_runs_and_findings() {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn runs_are_listed_newest_first_and_snapshots_list_their_items() {
+    let s = drifted(2).await;
+    let runs = "query($t: ID, $ws: ID, $type: [OperationRunType!]) { operationRuns(tenantId: $t, workspaceId: $ws, type: $type) { totalCount edges { node { id type createdAt baselineCapture { baselineSnapshotId } } } } }";
+    let data = s.app.gql_ok(&s.token, runs, json!({"t": s.target})).await;
+    let edges = data["operationRuns"]["edges"]
+        .as_array()
+        .expect("edges")
+        .clone();
+    let types: Vec<&str> = edges
+        .iter()
+        .filter_map(|e| e["node"]["type"].as_str())
+        .collect();
+    assert_eq!(
+        types,
+        ["BASELINE_COMPARE", "POLICY_CAPTURE", "INVENTORY_SYNC"],
+        "newest first"
+    );
+    let data = s
+        .app
+        .gql_ok(
+            &s.token,
+            runs,
+            json!({"t": s.target, "type": ["BASELINE_COMPARE"]}),
+        )
+        .await;
+    assert_eq!(data["operationRuns"]["totalCount"], 1);
+    let ws = s
+        .app
+        .gql_ok(
+            &s.token,
+            "query($t: ID!) { tenant(id: $t) { workspace { id } } }",
+            json!({"t": s.target}),
+        )
+        .await["tenant"]["workspace"]["id"]
+        .clone();
+    let data = s
+        .app
+        .gql_ok(
+            &s.token,
+            runs,
+            json!({"ws": ws, "type": ["BASELINE_CAPTURE"]}),
+        )
+        .await;
+    let snapshot =
+        data["operationRuns"]["edges"][0]["node"]["baselineCapture"]["baselineSnapshotId"].clone();
+    assert!(snapshot.is_string());
+    let body = s
+        .app
+        .gql(Some(&s.token), runs, json!({"t": s.target, "ws": ws}))
+        .await;
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"));
+
+    let items = s
+        .app
+        .gql_ok(
+            &s.token,
+            "query($id: ID!) { baselineSnapshot(id: $id) { itemCount items(first: 10) { totalCount edges { node { policyType subjectKey displayName metaHash evidence { hash provenance { fidelity source } } } } } } }",
+            json!({"id": snapshot}),
+        )
+        .await;
+    let snapshot = &items["baselineSnapshot"];
+    assert_eq!(snapshot["itemCount"], 3);
+    assert_eq!(snapshot["items"]["totalCount"], 3);
+    for edge in snapshot["items"]["edges"].as_array().expect("edges") {
+        assert_eq!(
+            edge["node"]["evidence"]["provenance"]["fidelity"],
+            "CONTENT"
+        );
+        assert!(edge["node"]["metaHash"].is_string());
+    }
+}

@@ -1,12 +1,15 @@
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::{baseline_profile, baseline_snapshot, baseline_tenant_assignment, tenant};
+use entity::{
+    baseline_profile, baseline_snapshot, baseline_snapshot_item, baseline_tenant_assignment, tenant,
+};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::{Severity, Tenant, Workspace};
 use crate::drift::profiles::Scope;
 use crate::error::Error;
 use crate::graphql::ContextExt;
+use crate::graphql::connection::{self, IdConnection, PageArgs};
 use crate::graphql::ids::{self, NodeKind};
 use crate::graphql::loaders::{Loaders, WorkspaceId};
 
@@ -184,5 +187,75 @@ impl BaselineSnapshot {
         self.0
             .operation_run_id
             .map(|id| ids::encode(NodeKind::OperationRun, id))
+    }
+
+    /// The subjects of the snapshot (no tenant identifiers), by policy type.
+    #[graphql(complexity = "connection::complexity(first, last, child_complexity)")]
+    async fn items(
+        &self,
+        ctx: &Context<'_>,
+        policy_type: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<IdConnection<BaselineSnapshotItem>> {
+        let mut select = baseline_snapshot_item::Entity::find()
+            .filter(baseline_snapshot_item::Column::BaselineSnapshotId.eq(self.0.id));
+        if let Some(policy_type) = policy_type {
+            select = select.filter(baseline_snapshot_item::Column::PolicyType.eq(policy_type));
+        }
+        Ok(connection::paginate(
+            ctx.db(),
+            select,
+            connection::ById::<baseline_snapshot_item::Entity> {
+                column: baseline_snapshot_item::Column::Id,
+                id: |i| i.id,
+            },
+            BaselineSnapshotItem,
+            PageArgs::new(first, after, last, before),
+        )
+        .await?)
+    }
+}
+
+/// One subject of a snapshot, with the evidence the capture chose.
+pub struct BaselineSnapshotItem(pub baseline_snapshot_item::Model);
+
+#[Object]
+impl BaselineSnapshotItem {
+    async fn policy_type(&self) -> &str {
+        &self.0.policy_type
+    }
+
+    /// External id, or `@odata.type|display name` for DISPLAY_NAME profiles.
+    async fn subject_key(&self) -> &str {
+        &self.0.subject_key
+    }
+
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+
+    /// Null when the capture found no evidence (a missing_baseline gap).
+    async fn evidence(&self) -> Option<super::EvidenceSide> {
+        let e = self.0.meta_jsonb.get("evidence").filter(|v| !v.is_null())?;
+        Some(
+            crate::evidence::Evidence {
+                hash: self.0.baseline_hash.clone()?,
+                provenance: crate::evidence::Provenance {
+                    fidelity: serde_json::from_value(e["fidelity"].clone()).ok()?,
+                    source: serde_json::from_value(e["source"].clone()).ok()?,
+                    observed_at: serde_json::from_value(e["observed_at"].clone()).ok()?,
+                    observed_operation_run_id: e["observed_operation_run_id"].as_i64(),
+                },
+            }
+            .into(),
+        )
+    }
+
+    /// The meta contract hash, used when a compare falls back to meta.
+    async fn meta_hash(&self) -> Option<&str> {
+        self.0.meta_hash.as_deref()
     }
 }

@@ -14,7 +14,7 @@ pub use baseline::{BaselineProfile, BaselineSnapshot, CaptureMode, SubjectMatch}
 pub use enums::*;
 pub use evidence::{EvidenceSide, Fidelity, InventoryItem, Provenance};
 pub use finding::{Finding, FindingStatus, FindingType, Severity};
-pub use run::OperationRun;
+pub use run::{OperationRun, OperationRunStatus, OperationRunType};
 pub use tenant::Tenant;
 pub use user::User;
 pub use workspace::{Workspace, WorkspaceMember, workspace_tenants};
