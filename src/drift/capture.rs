@@ -14,7 +14,8 @@ use super::profiles::Scope;
 use super::subjects::present_subjects;
 use crate::evidence::resolver::{CHUNK_SIZE, resolve_current_state};
 use crate::evidence::{Evidence, EvidenceWarning, SubjectRef};
-use crate::runs::queue::Completion;
+use crate::runs::identity_hash;
+use crate::runs::queue::{Completion, NewRun};
 use crate::runs::summary_counts;
 use crate::runs::worker::{JobError, RunContext};
 
@@ -27,8 +28,25 @@ pub struct CaptureRequest {
     pub source_tenant_id: i64,
 }
 
-pub fn request_context(profile_id: i64, source_tenant_id: i64) -> serde_json::Value {
-    json!({"baseline_capture": {"baseline_profile_id": profile_id, "source_tenant_id": source_tenant_id}})
+/// The queued run for a capture of `profile` from `source`. Every front door
+/// uses this, so the same capture always has the same identity (dedupe).
+pub fn new_run(
+    profile: &baseline_profile::Model,
+    source: &entity::tenant::Model,
+    initiator_user_id: Option<i64>,
+) -> NewRun {
+    NewRun {
+        workspace_id: profile.workspace_id,
+        tenant_id: source.id,
+        run_type: entity::enums::RunType::BaselineCapture,
+        initiator_user_id,
+        run_identity_hash: identity_hash(&[
+            "baseline_capture",
+            &profile.id.to_string(),
+            &source.id.to_string(),
+        ]),
+        context: json!({"baseline_capture": {"baseline_profile_id": profile.id, "source_tenant_id": source.id}}),
+    }
 }
 
 fn evidence_json(e: &Evidence) -> serde_json::Value {

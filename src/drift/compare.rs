@@ -17,7 +17,8 @@ use super::profiles::{Scope, severity_for};
 use super::subjects::{PresentSubject, TypeCoverage, inventory_coverage, present_subjects};
 use crate::evidence::resolver::{CHUNK_SIZE, CurrentState, resolve_current_state};
 use crate::evidence::{Evidence, EvidenceSource, EvidenceWarning, Provenance, SubjectRef};
-use crate::runs::queue::Completion;
+use crate::runs::identity_hash;
+use crate::runs::queue::{Completion, NewRun};
 use crate::runs::summary_counts;
 use crate::runs::worker::{JobError, RunContext};
 
@@ -27,8 +28,25 @@ pub struct CompareRequest {
     pub tenant_id: i64,
 }
 
-pub fn request_context(profile_id: i64, tenant_id: i64) -> Value {
-    json!({"baseline_compare": {"baseline_profile_id": profile_id, "tenant_id": tenant_id}})
+/// The queued run for a compare of `tenant` against `profile`; one identity
+/// per (profile, tenant) whichever front door starts it.
+pub fn new_run(
+    profile: &baseline_profile::Model,
+    tenant: &tenant::Model,
+    initiator_user_id: Option<i64>,
+) -> NewRun {
+    NewRun {
+        workspace_id: profile.workspace_id,
+        tenant_id: tenant.id,
+        run_type: entity::enums::RunType::BaselineCompare,
+        initiator_user_id,
+        run_identity_hash: identity_hash(&[
+            "baseline_compare",
+            &profile.id.to_string(),
+            &tenant.id.to_string(),
+        ]),
+        context: json!({"baseline_compare": {"baseline_profile_id": profile.id, "tenant_id": tenant.id}}),
+    }
 }
 
 #[derive(Clone, Debug, FromQueryResult)]

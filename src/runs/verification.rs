@@ -60,8 +60,16 @@ fn run_pointer(run: &operation_run::Model) -> Value {
     json!({"kind": "operation_run", "id": run.id, "type": run.run_type, "outcome": run.outcome})
 }
 
-pub fn request_context(tenant_id: i64) -> Value {
-    json!({"verification": {"tenant_id": tenant_id}})
+/// The queued run for a verification of `tenant`; one active per tenant.
+pub fn new_run(tenant: &tenant::Model, initiator_user_id: Option<i64>) -> super::queue::NewRun {
+    super::queue::NewRun {
+        workspace_id: tenant.workspace_id,
+        tenant_id: tenant.id,
+        run_type: RunType::Verification,
+        initiator_user_id,
+        run_identity_hash: super::identity_hash(&["verification", &tenant.id.to_string()]),
+        context: json!({"verification": {"tenant_id": tenant.id}}),
+    }
 }
 
 async fn latest_run(

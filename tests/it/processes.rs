@@ -10,8 +10,7 @@ use drift_engine::auth::tokens;
 use drift_engine::drift::profiles::{self, ProfileChanges, Scope};
 use drift_engine::drift::{capture, compare};
 use drift_engine::evidence::ingest::{self, InventoryItemInput, InventorySync, PolicyTypeStatus};
-use drift_engine::runs::identity_hash;
-use drift_engine::runs::queue::{self, NewRun};
+use drift_engine::runs::queue;
 use entity::enums::{RunOutcome, RunStatus, RunType, TenantKind};
 use entity::{baseline_profile, finding, operation_run, tenant};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
@@ -159,34 +158,12 @@ async fn enqueue(
     run_type: RunType,
     tenant: &tenant::Model,
 ) -> operation_run::Model {
-    let (kind, context) = match run_type {
-        RunType::BaselineCapture => (
-            "baseline_capture",
-            capture::request_context(f.profile.id, tenant.id),
-        ),
-        _ => (
-            "baseline_compare",
-            compare::request_context(f.profile.id, tenant.id),
-        ),
+    // The same constructors the GraphQL mutations use: same identities.
+    let new = match run_type {
+        RunType::BaselineCapture => capture::new_run(&f.profile, tenant, Some(f.user_id)),
+        _ => compare::new_run(&f.profile, tenant, Some(f.user_id)),
     };
-    queue::enqueue(
-        db,
-        NewRun {
-            workspace_id: f.profile.workspace_id,
-            tenant_id: tenant.id,
-            run_type,
-            initiator_user_id: Some(f.user_id),
-            run_identity_hash: identity_hash(&[
-                kind,
-                &f.profile.id.to_string(),
-                &tenant.id.to_string(),
-            ]),
-            context,
-        },
-    )
-    .await
-    .expect("enqueue")
-    .0
+    queue::enqueue(db, new).await.expect("enqueue").0
 }
 
 async fn wait_completed(

@@ -1,5 +1,4 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
-use entity::enums::RunType;
 use serde_json::json;
 
 use crate::audit::{self, Action};
@@ -13,7 +12,6 @@ use crate::graphql::query::load_profile;
 use crate::graphql::types::{
     BaselineProfile, CaptureMode, FindingType, OperationRun, Severity, SubjectMatch,
 };
-use crate::runs::identity_hash;
 use crate::runs::queue::{self, NewRun};
 use crate::runs::worker::RunNotifier;
 
@@ -195,18 +193,7 @@ impl BaselineMutation {
         }
         let run = start(
             ctx,
-            NewRun {
-                workspace_id: profile.workspace_id,
-                tenant_id: tenant.id,
-                run_type: RunType::BaselineCapture,
-                initiator_user_id: Some(viewer.user.id),
-                run_identity_hash: identity_hash(&[
-                    "baseline_capture",
-                    &profile.id.to_string(),
-                    &tenant.id.to_string(),
-                ]),
-                context: capture::request_context(profile.id, tenant.id),
-            },
+            capture::new_run(&profile, &tenant, Some(viewer.user.id)),
             Action::BaselineCaptureStart,
             json!({"baseline_profile_id": profile.id}),
         )
@@ -232,14 +219,7 @@ impl BaselineMutation {
         .await?;
         let run = start(
             ctx,
-            NewRun {
-                workspace_id: tenant.workspace_id,
-                tenant_id: tenant.id,
-                run_type: RunType::Verification,
-                initiator_user_id: Some(viewer.user.id),
-                run_identity_hash: identity_hash(&["verification", &tenant.id.to_string()]),
-                context: crate::runs::verification::request_context(tenant.id),
-            },
+            crate::runs::verification::new_run(&tenant, Some(viewer.user.id)),
             Action::VerificationStart,
             json!({}),
         )
@@ -277,18 +257,7 @@ impl BaselineMutation {
         }
         let run = start(
             ctx,
-            NewRun {
-                workspace_id: profile.workspace_id,
-                tenant_id: tenant.id,
-                run_type: RunType::BaselineCompare,
-                initiator_user_id: Some(viewer.user.id),
-                run_identity_hash: identity_hash(&[
-                    "baseline_compare",
-                    &profile.id.to_string(),
-                    &tenant.id.to_string(),
-                ]),
-                context: compare::request_context(profile.id, tenant.id),
-            },
+            compare::new_run(&profile, &tenant, Some(viewer.user.id)),
             Action::BaselineCompareStart,
             json!({"baseline_profile_id": profile.id}),
         )
