@@ -40,13 +40,18 @@ pub fn new_run(
         tenant_id: tenant.id,
         run_type: entity::enums::RunType::BaselineCompare,
         initiator_user_id,
-        run_identity_hash: identity_hash(&[
-            "baseline_compare",
-            &profile.id.to_string(),
-            &tenant.id.to_string(),
-        ]),
+        run_identity_hash: run_identity(profile.id, tenant.id),
         context: json!({"baseline_compare": {"baseline_profile_id": profile.id, "tenant_id": tenant.id}}),
     }
+}
+
+/// The identity of every compare of `profile_id` on `tenant_id`.
+pub fn run_identity(profile_id: i64, tenant_id: i64) -> String {
+    identity_hash(&[
+        "baseline_compare",
+        &profile_id.to_string(),
+        &tenant_id.to_string(),
+    ])
 }
 
 #[derive(Clone, Debug, FromQueryResult)]

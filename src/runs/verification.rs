@@ -72,23 +72,24 @@ pub fn new_run(tenant: &tenant::Model, initiator_user_id: Option<i64>) -> super:
     }
 }
 
+/// The newest run of `run_type` for the tenant; with a profile, the newest
+/// compare of that profile (found by its run identity, one row read).
 async fn latest_run(
     db: &DatabaseConnection,
     tenant_id: i64,
     run_type: RunType,
     profile_id: Option<i64>,
 ) -> Result<Option<operation_run::Model>, DbErr> {
-    let runs = operation_run::Entity::find()
+    let mut query = operation_run::Entity::find()
         .filter(operation_run::Column::TenantId.eq(tenant_id))
-        .filter(operation_run::Column::RunType.eq(run_type))
-        .order_by_desc(operation_run::Column::Id)
-        .all(db)
-        .await?;
-    Ok(runs.into_iter().find(|r| {
-        profile_id.is_none_or(|p| {
-            r.context["baseline_compare"]["baseline_profile_id"].as_i64() == Some(p)
-        })
-    }))
+        .filter(operation_run::Column::RunType.eq(run_type));
+    if let Some(profile_id) = profile_id {
+        query = query.filter(
+            operation_run::Column::RunIdentityHash
+                .eq(crate::drift::compare::run_identity(profile_id, tenant_id)),
+        );
+    }
+    query.order_by_desc(operation_run::Column::Id).one(db).await
 }
 
 pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
