@@ -23,12 +23,13 @@ pub struct ImportReport {
 }
 
 /// One export file, read and classified.
-struct Export {
-    path: PathBuf,
-    policy_type: String,
-    external_id: String,
-    display_name: String,
-    content: Value,
+#[derive(Clone, Debug)]
+pub struct Export {
+    pub path: PathBuf,
+    pub policy_type: String,
+    pub external_id: String,
+    pub display_name: String,
+    pub content: Value,
 }
 
 pub async fn import_dir(
@@ -74,12 +75,24 @@ pub async fn import_dir(
         return Ok(report);
     }
 
-    // Two files claiming the same subject: keep the first, report the rest.
+    report.skipped.extend(dedupe(&mut exports));
+
+    let recorded = record_exports(db, &tenant, exports, |_| true).await?;
+    report.inventory_run_id = recorded.inventory_run_id;
+    report.capture_run_id = recorded.capture_run_id;
+    report.versions_not_normalizable = recorded.versions_not_normalizable;
+    Ok(report)
+}
+
+/// Two exports claiming the same subject: keeps the first and says why the
+/// others were left out.
+pub fn dedupe(exports: &mut Vec<Export>) -> Vec<(PathBuf, String)> {
     let mut seen = std::collections::HashSet::new();
+    let mut skipped = Vec::new();
     exports.retain(|e| {
         let fresh = seen.insert((e.policy_type.clone(), e.external_id.clone()));
         if !fresh {
-            report.skipped.push((
+            skipped.push((
                 e.path.clone(),
                 format!(
                     "another file already has id {} for {}",
@@ -89,7 +102,22 @@ pub async fn import_dir(
         }
         fresh
     });
+    skipped
+}
 
+/// Records exports for `tenant`: one inventory sync that lists every type
+/// found in full, and a policy version for each export `with_content`
+/// accepts (the others are known by their inventory metadata only).
+pub async fn record_exports(
+    db: &DatabaseConnection,
+    tenant: &tenant::Model,
+    exports: Vec<Export>,
+    with_content: impl Fn(&Export) -> bool,
+) -> anyhow::Result<ImportReport> {
+    let mut report = ImportReport {
+        files_read: exports.len(),
+        ..ImportReport::default()
+    };
     let mut types: Vec<String> = exports.iter().map(|e| e.policy_type.clone()).collect();
     types.sort();
     types.dedup();
@@ -121,7 +149,7 @@ pub async fn import_dir(
             })
             .collect(),
     };
-    let inventory_run = ingest::record_inventory_sync(db, None, &tenant, sync)
+    let inventory_run = ingest::record_inventory_sync(db, None, tenant, sync)
         .await
         .map_err(|e| anyhow::anyhow!("recording the inventory sync: {e}"))?;
     report.inventory_run_id = Some(inventory_run.id);
@@ -130,6 +158,7 @@ pub async fn import_dir(
         captured_at: now,
         versions: exports
             .into_iter()
+            .filter(|e| with_content(e))
             .map(|e| PolicyVersionInput {
                 policy_type: e.policy_type,
                 external_id: e.external_id,
@@ -137,7 +166,10 @@ pub async fn import_dir(
             })
             .collect(),
     };
-    let capture_run = ingest::record_policy_versions(db, None, &tenant, versions)
+    if versions.versions.is_empty() {
+        return Ok(report);
+    }
+    let capture_run = ingest::record_policy_versions(db, None, tenant, versions)
         .await
         .map_err(|e| anyhow::anyhow!("recording policy versions: {e}"))?;
     report.versions_not_normalizable = capture_run.summary_counts["versions_not_normalizable"]
@@ -149,9 +181,28 @@ pub async fn import_dir(
 
 fn read_export(root: &Path, path: &Path, flag: Option<&str>) -> Result<Export, String> {
     let relative = path.strip_prefix(root).unwrap_or(path);
-    let policy_type = policy_type_for(root, relative, flag)?;
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| "not UTF-8 text".to_owned())?;
+    let mut export = parse_export(
+        root.file_name().and_then(|n| n.to_str()),
+        relative,
+        &bytes,
+        flag,
+    )?;
+    export.path = path.to_path_buf();
+    Ok(export)
+}
+
+/// Classifies one export: `root_name` is the name of the imported folder,
+/// `relative` the file's path inside it.
+pub fn parse_export(
+    root_name: Option<&str>,
+    relative: &Path,
+    bytes: &[u8],
+    flag: Option<&str>,
+) -> Result<Export, String> {
+    let path = relative;
+    let policy_type = policy_type_for(root_name, relative, flag)?;
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
     let content: Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
         .map_err(|e| format!("not valid JSON: {e}"))?;
     let stem = path
@@ -189,11 +240,15 @@ fn read_export(root: &Path, path: &Path, flag: Option<&str>) -> Result<Export, S
 
 /// The flag wins; otherwise the folder's own name, or the first folder
 /// inside it, must name a registered type.
-fn policy_type_for(root: &Path, relative: &Path, flag: Option<&str>) -> Result<String, String> {
+fn policy_type_for(
+    root_name: Option<&str>,
+    relative: &Path,
+    flag: Option<&str>,
+) -> Result<String, String> {
     if let Some(flag) = flag {
         return Ok(flag.to_owned());
     }
-    if let Some(name) = root.file_name().and_then(|n| n.to_str())
+    if let Some(name) = root_name
         && registry::is_supported(name)
     {
         return Ok(name.to_owned());

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod directory;
 pub mod drift;
 pub mod error;

@@ -45,7 +45,13 @@ enum Command {
         /// How often idle workers look for queued runs, in milliseconds.
         #[arg(long, env = "DRIFT_WORKER_POLL_MS", default_value_t = 1000)]
         worker_poll_ms: u64,
+        /// Load the demo workspace (real Intune exports) first, unless it exists.
+        #[arg(long)]
+        demo: bool,
     },
+    /// Load the demo workspace: two tenants, a profile, a captured baseline
+    /// and a compare with findings of both fidelities, from real exports.
+    Demo,
     /// Apply, inspect or roll back migrations.
     Migrate {
         #[command(subcommand)]
@@ -111,12 +117,16 @@ async fn main() -> anyhow::Result<()> {
             run_heartbeat_timeout_secs,
             run_max_attempts,
             worker_poll_ms,
+            demo,
         } => {
             let db = db::connect(&cli.database_url)
                 .await
                 .context("connecting to the database")?;
             db::migrate(&db).await.context("applying migrations")?;
             bootstrap::run(&db, &cli.database_url).await?;
+            if demo {
+                load_demo(&db).await?;
+            }
             let mut config = Config::new(cli.database_url, bind);
             config.max_body_bytes = max_body_bytes;
             config.workers = drift_engine::runs::worker::WorkerSettings {
@@ -131,6 +141,13 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("binding {bind}"))?;
             drift_engine::serve(config, db, listener, shutdown_signal()).await?;
+        }
+        Command::Demo => {
+            let db = db::connect(&cli.database_url)
+                .await
+                .context("connecting to the database")?;
+            db::migrate(&db).await.context("applying migrations")?;
+            load_demo(&db).await?;
         }
         Command::Migrate { action } => {
             let db = db::connect(&cli.database_url)
@@ -190,6 +207,36 @@ async fn main() -> anyhow::Result<()> {
                 user.email
             );
             println!("{token}");
+        }
+    }
+    Ok(())
+}
+
+async fn load_demo(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
+    use drift_engine::demo::{self, Outcome};
+    match demo::load(db).await.context("loading the demo data")? {
+        Outcome::AlreadyLoaded { workspace_id } => {
+            tracing::info!(
+                workspace_id,
+                "the demo workspace exists already; left as it is"
+            );
+        }
+        Outcome::Loaded(report) => {
+            tracing::info!(
+                workspace_id = report.workspace_id,
+                compare_run_id = report.compare_run_id,
+                policies = report.policies,
+                owner = %report.owner_email,
+                "loaded the demo workspace: open http://<bind>/graphql in a browser and query `findings`"
+            );
+            if let Some(token) = report.new_owner_token {
+                // Shown once on the terminal, never logged.
+                eprintln!(
+                    "API token for {} (shown once; store it now):",
+                    report.owner_email
+                );
+                println!("{token}");
+            }
         }
     }
     Ok(())

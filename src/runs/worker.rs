@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use entity::enums::{RunOutcome, RunType};
 use entity::operation_run;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::json;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -114,6 +114,27 @@ pub fn spawn_workers(
             ))
         })
         .collect()
+}
+
+/// Runs queued jobs on the calling task until the queue is empty, for front
+/// doors without workers of their own (the demo loader, benchmarks).
+/// Returns how many runs it executed.
+pub async fn drain(db: &DatabaseConnection, settings: &WorkerSettings) -> Result<usize, DbErr> {
+    let (_keep_running, shutdown) = watch::channel(false);
+    let worker_id = format!("{}-inline", std::process::id());
+    let mut executed = 0;
+    while let Some(run) = queue::claim_next(
+        db,
+        &worker_id,
+        settings.heartbeat_timeout,
+        settings.max_attempts,
+    )
+    .await?
+    {
+        execute(db, settings, run, &worker_id, shutdown.clone()).await;
+        executed += 1;
+    }
+    Ok(executed)
 }
 
 async fn worker_loop(

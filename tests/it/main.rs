@@ -8,6 +8,7 @@ mod authz;
 mod bad_input;
 mod bootstrap;
 mod corpus;
+mod demo;
 mod drift;
 mod e2e;
 mod evidence;

@@ -1,0 +1,226 @@
+//! The demo workspace built from the real corpus, and insta snapshots of the
+//! main queries on it. Snapshots are shared by SQLite and PostgreSQL: both
+//! backends must answer alike. Ids, cursors and times are redacted; content
+//! hashes are kept, since they must not change for the same exports.
+
+use drift_engine::demo::{self, Outcome, Report};
+use drift_engine::graphql::ids::{NodeKind, encode};
+use insta::assert_json_snapshot;
+use serde_json::{Value, json};
+
+use crate::common::TestApp;
+
+async fn seeded() -> (TestApp, String, Report) {
+    // No workers in the server: the demo runs its jobs itself, in order.
+    let app = TestApp::spawn_with(|c| c.workers.count = 0).await;
+    let report = match demo::load(&app.db).await.expect("demo loads") {
+        Outcome::Loaded(report) => report,
+        other => panic!("a fresh database has no demo yet: {other:?}"),
+    };
+    let token = report
+        .new_owner_token
+        .clone()
+        .expect("a new owner gets a token");
+    (app, token, report)
+}
+
+fn tenant_id(report: &Report) -> String {
+    encode(NodeKind::Tenant, report.branch_tenant_id).0
+}
+
+/// Redacts what differs between runs and backends: ids, cursors, times.
+macro_rules! snapshot {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({
+            sort_maps => true,
+            snapshot_path => "snapshots",
+            // Times inside messages, e.g. "captured at 2026-11-24T21:28:27.37+00:00".
+            filters => vec![(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})", "[time]")],
+        }, {
+            assert_json_snapshot!($name, $value, {
+                ".**.id" => "[id]",
+                ".**.observedOperationRunId" => "[id]",
+                ".**.operationRunId" => "[id]",
+                ".**.cursor" => "[cursor]",
+                ".**.startCursor" => "[cursor]",
+                ".**.endCursor" => "[cursor]",
+                ".**.observedAt" => "[time]",
+                ".**.capturedAt" => "[time]",
+                ".**.completedAt" => "[time]",
+                ".**.startedAt" => "[time]",
+                ".**.createdAt" => "[time]",
+                ".**.generatedAt" => "[time]",
+                ".**.firstSeenAt" => "[time]",
+                ".**.lastSeenAt" => "[time]",
+                ".**.since" => "[time]",
+            });
+        });
+    };
+}
+
+const FINDING_FIELDS: &str = r#"
+    id findingType changeType status severity fidelity
+    subject { policyType externalId displayName subjectKey }
+    scopeKey fingerprint recurrenceKey
+    baselineProfile { name }
+    baselineSnapshot { status itemCount }
+    baseline { hash provenance { fidelity source observedAt observedOperationRun { type status } } }
+    current { hash provenance { fidelity source observedAt observedOperationRun { type status } } }
+    settingChanges { available reason changes { path change } }
+    firstSeenAt lastSeenAt timesSeen resolvedAt
+"#;
+
+async fn findings(app: &TestApp, token: &str, tenant: &str, fidelity: Option<&str>) -> Vec<Value> {
+    let query = format!(
+        "query($t: ID!, $f: Fidelity) {{ findings(tenantId: $t, fidelity: $f, first: 50) {{
+            totalCount edges {{ node {{ {FINDING_FIELDS} }} }} }} }}"
+    );
+    let data = app
+        .gql_ok(token, &query, json!({"t": tenant, "f": fidelity}))
+        .await;
+    let connection = &data["findings"];
+    let nodes: Vec<Value> = connection["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect();
+    assert_eq!(connection["totalCount"], json!(nodes.len()));
+    nodes
+}
+
+fn sorted_by_subject(mut nodes: Vec<Value>) -> Vec<Value> {
+    // Findings of one compare share lastSeenAt; their id order depends on
+    // insertion order, which the snapshot should not pin.
+    nodes.sort_by_key(|n| {
+        (
+            n["subject"]["policyType"].to_string(),
+            n["subject"]["subjectKey"].to_string(),
+        )
+    });
+    nodes
+}
+
+#[tokio::test]
+async fn demo_findings_have_both_fidelities_and_filtering_splits_them_exactly() {
+    let (app, token, report) = seeded().await;
+    let tenant = tenant_id(&report);
+    let all = findings(&app, &token, &tenant, None).await;
+    let content = findings(&app, &token, &tenant, Some("CONTENT")).await;
+    let meta = findings(&app, &token, &tenant, Some("META")).await;
+
+    assert!(!content.is_empty() && !meta.is_empty(), "{all:#?}");
+    assert!(content.iter().all(|f| f["fidelity"] == "CONTENT"));
+    assert!(meta.iter().all(|f| f["fidelity"] == "META"));
+    let ids = |v: &[Value]| {
+        let mut ids: Vec<String> = v.iter().map(|f| f["id"].to_string()).collect();
+        ids.sort();
+        ids
+    };
+    let mut union = ids(&content);
+    union.extend(ids(&meta));
+    union.sort();
+    assert_eq!(union, ids(&all), "the two filters partition the findings");
+
+    for finding in &all {
+        let sides: Vec<&Value> = ["baseline", "current"]
+            .iter()
+            .map(|s| &finding[*s])
+            .filter(|s| !s.is_null())
+            .collect();
+        assert!(!sides.is_empty(), "{finding}");
+        for side in sides {
+            let provenance = &side["provenance"];
+            assert!(provenance["observedAt"].is_string(), "{finding}");
+            assert!(provenance["source"].is_string(), "{finding}");
+            assert!(
+                provenance["observedOperationRun"]["type"].is_string(),
+                "provenance resolves to its run: {finding}"
+            );
+        }
+    }
+    // Content on both sides: a setting-level diff from the real revisions.
+    let different = content
+        .iter()
+        .find(|f| f["findingType"] == "DIFFERENT_VERSION")
+        .expect("a content difference");
+    assert_eq!(different["settingChanges"]["available"], true);
+    assert!(
+        !different["settingChanges"]["changes"]
+            .as_array()
+            .expect("changes")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn loading_the_demo_twice_leaves_the_first_one_alone() {
+    let (app, _token, report) = seeded().await;
+    match demo::load(&app.db).await.expect("second load") {
+        Outcome::AlreadyLoaded { workspace_id } => assert_eq!(workspace_id, report.workspace_id),
+        other => panic!("expected AlreadyLoaded, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn snapshots_of_the_main_queries() {
+    let (app, token, report) = seeded().await;
+    let tenant = tenant_id(&report);
+
+    let nodes = sorted_by_subject(findings(&app, &token, &tenant, None).await);
+    snapshot!("findings", nodes);
+
+    let run = app
+        .gql_ok(
+            &token,
+            r#"query($id: ID!) { operationRun(id: $id) {
+                type status outcome progress { done total } summaryCounts failureSummary
+                tenant { name } initiator { email }
+                baselineCompare {
+                    since
+                    coverage { subjectsTotal resolvedTotal resolvedContent resolvedMeta }
+                    evidenceGaps { missingBaseline missingCurrent missingBoth }
+                    policyTypes { policyType coverage subjects resolvedContent resolvedMeta }
+                    warnings { policyType externalId reason }
+                }
+                findings(first: 10) { totalCount }
+            } }"#,
+            json!({"id": encode(NodeKind::OperationRun, report.compare_run_id).0}),
+        )
+        .await;
+    snapshot!("compare_run", run);
+
+    let profile = app
+        .gql_ok(
+            &token,
+            r#"query($id: ID!) { baselineProfile(id: $id) {
+                name description scope { policyTypes foundationTypes } captureMode subjectMatch
+                latestSnapshot {
+                    status itemCount
+                    items(first: 5) {
+                        totalCount pageInfo { hasNextPage }
+                        edges { node { policyType subjectKey displayName metaHash
+                            evidence { hash provenance { fidelity source } } } }
+                    }
+                }
+            } }"#,
+            json!({"id": encode(NodeKind::BaselineProfile, report.baseline_profile_id).0}),
+        )
+        .await;
+    snapshot!("baseline_profile", profile);
+
+    let verification = app
+        .gql_ok(
+            &token,
+            r#"query($t: ID!) { operationRuns(tenantId: $t, type: VERIFICATION, first: 1) {
+                edges { node { status outcome verificationReport {
+                    schemaVersion flow generatedAt
+                    summary { pass fail warn skip running blockingFailures overall }
+                    checks { key title status severity blocking reasonCode message nextSteps
+                        evidence { kind id } }
+                } } } } }"#,
+            json!({"t": tenant}),
+        )
+        .await;
+    snapshot!("verification_report", verification);
+}
