@@ -140,6 +140,7 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(bind)
                 .await
                 .with_context(|| format!("binding {bind}"))?;
+            drift_engine::http::graphiql::log_asset_source();
             drift_engine::serve(config, db, listener, shutdown_signal()).await?;
         }
         Command::Demo => {

@@ -61,6 +61,9 @@ pub async fn get(
         Err(err) => return error_response(StatusCode::BAD_REQUEST, &err.body_text()),
     };
     let Some(query) = params.query else {
+        if super::graphiql::wants_html(&headers) {
+            return super::graphiql::page();
+        }
         return error_response(
             StatusCode::BAD_REQUEST,
             "missing `query` parameter: send GET /graphql?query=... or POST a JSON body",
@@ -133,12 +136,62 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
             crate::metrics::graphql_error(&code.to_string().replace('"', ""));
         }
     }
+    if accepts_graphql_response_json(headers)
+        && let BatchResponse::Single(single) = &response
+    {
+        return graphql_response_json(single);
+    }
     let mut http = axum::Json(response).into_response();
     http.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),
     );
     http
+}
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+/// Whether the client asked for `application/graphql-response+json` (GraphQL
+/// over HTTP), which lets the status code tell request errors apart.
+fn accepts_graphql_response_json(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|media| {
+            media
+                .split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case(GRAPHQL_RESPONSE_JSON))
+        })
+}
+
+/// In `application/graphql-response+json`, a request that never reached
+/// execution (unparsable document, failed validation, bad variables) answers
+/// 400 with no `data` entry; anything that executed answers 200.
+fn graphql_response_json(response: &async_graphql::Response) -> Response {
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let mut body = serde_json::to_value(response).unwrap_or_else(|_| json!({}));
+    let status = if request_error {
+        if let Some(map) = body.as_object_mut() {
+            map.remove("data");
+        }
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            "application/graphql-response+json; charset=utf-8",
+        )],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<RequestAuth, Box<Response>> {

@@ -1,5 +1,6 @@
 //! The HTTP front door: routes, GraphQL transport, health.
 
+pub mod graphiql;
 mod graphql;
 mod health;
 
@@ -34,6 +35,7 @@ pub fn build_app(state: AppState) -> Router {
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(graphql::websocket))
+        .route("/graphql/assets/{name}", get(graphiql::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics))

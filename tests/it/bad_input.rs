@@ -267,3 +267,40 @@ async fn bad_requests_get_codes_and_the_server_survives() {
     assert_eq!(data["workspace"]["tenants"]["totalCount"], 1);
     assert_eq!(data["workspace"]["members"]["totalCount"], 1);
 }
+
+#[tokio::test]
+async fn graphql_response_json_answers_request_errors_with_400_and_no_data() {
+    let app = TestApp::spawn().await;
+    let post = |accept: &'static str, query: &'static str| {
+        app.client
+            .post(app.url("/graphql"))
+            .header("accept", accept)
+            .json(&serde_json::json!({"query": query}))
+            .send()
+    };
+    // Unparsable: a request error.
+    let response = post("application/graphql-response+json", "{ viewer {")
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 400);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("application/graphql-response+json")
+    );
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert!(body.get("data").is_none(), "{body}");
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+    // Executed, with a field error (no token): 200 with data.
+    let response = post("application/graphql-response+json", "{ viewer { email } }")
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "{body}");
+    assert!(body.get("data").is_some(), "{body}");
+    // Plain application/json keeps 200 for every GraphQL result.
+    let response = post("application/json", "{ viewer {").await.expect("sent");
+    assert_eq!(response.status(), 200);
+}
