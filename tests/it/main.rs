@@ -21,3 +21,4 @@ mod properties;
 mod schema;
 mod subscription;
 mod verification;
+mod web;

@@ -59,8 +59,10 @@ async fn next_json(
     }
 }
 
-#[tokio::test]
-async fn subscription_follows_a_compare_run_in_another_process() {
+/// A compare of 1,200 subjects, queued while no worker runs anywhere: the
+/// HTTP server has none, and the process that ran the capture is gone.
+/// Start `Server::start(&s.app.test_db.url, 60)` to run it elsewhere.
+pub async fn queued_compare_in_no_process() -> (Scenario, Value) {
     // This process serves HTTP only; a second process runs the jobs.
     let app = TestApp::spawn_with(|c| c.workers.count = 0).await;
     let s = Scenario::new(
@@ -84,9 +86,14 @@ async fn subscription_follows_a_compare_run_in_another_process() {
     let mut worker = Server::start(&s.app.test_db.url, 60);
     s.capture().await;
     worker.kill();
-
-    // Queued while no worker runs anywhere: the first event is QUEUED.
     let run = s.start_compare().await;
+    (s, run)
+}
+
+#[tokio::test]
+async fn subscription_follows_a_compare_run_in_another_process() {
+    // Queued while no worker runs anywhere: the first event is QUEUED.
+    let (s, run) = queued_compare_in_no_process().await;
     let mut socket = connect(&s.app, Some(&s.token)).await;
     assert_eq!(
         next_json(&mut socket).await.expect("ack")["type"],
@@ -118,6 +125,17 @@ async fn subscription_follows_a_compare_run_in_another_process() {
             other => panic!("unexpected message {other:?}: {message}"),
         }
     }
+    assert_follows_the_run(&events);
+}
+
+/// The events of one run, as a subscriber saw them: status never goes back,
+/// and the last one is the successful completion of all 1,200 subjects.
+pub fn assert_follows_the_run(events: &[Value]) {
+    assert_eq!(
+        events.first().map(|e| &e["status"]),
+        Some(&json!("QUEUED")),
+        "{events:?}"
+    );
     let rank = |s: &Value| match s.as_str() {
         Some("QUEUED") => 0,
         Some("RUNNING") => 1,
@@ -127,6 +145,14 @@ async fn subscription_follows_a_compare_run_in_another_process() {
     assert!(
         ranks.windows(2).all(|w| w[0] <= w[1]),
         "status never goes back: {events:?}"
+    );
+    let done: Vec<i64> = events
+        .iter()
+        .map(|e| e["progress"]["done"].as_i64().unwrap_or_default())
+        .collect();
+    assert!(
+        done.windows(2).all(|w| w[0] <= w[1]),
+        "progress never goes back: {events:?}"
     );
     let last = events.last().expect("events");
     assert_eq!(last["status"], "COMPLETED", "{events:?}");
