@@ -58,6 +58,18 @@ pub enum RequestAuth {
     Authenticated(Box<Viewer>),
 }
 
+/// What every operation needs besides its text: the caller and fresh
+/// per-request DataLoaders. HTTP, WebSocket and benchmarks all use this.
+pub fn insert_request_data(
+    data: &mut async_graphql::Data,
+    auth: RequestAuth,
+    db: &DatabaseConnection,
+) {
+    data.insert(auth);
+    data.insert(loaders::new_loaders(db.clone()));
+    data.insert(loaders::new_current_state_loader(db.clone()));
+}
+
 pub trait ContextExt {
     fn db(&self) -> &DatabaseConnection;
     fn viewer(&self) -> Result<&Viewer>;

@@ -14,8 +14,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::auth::{Viewer, tokens};
-use crate::graphql::loaders::{new_current_state_loader, new_loaders};
-use crate::graphql::{RequestAuth, errors::ensure_code};
+use crate::graphql::{RequestAuth, errors::ensure_code, insert_request_data};
 
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     if let Some(len) = headers
@@ -113,11 +112,7 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
     };
     let mut batch = batch;
     for request in batch.iter_mut() {
-        request.data.insert(auth.clone());
-        request.data.insert(new_loaders(state.db.clone()));
-        request
-            .data
-            .insert(new_current_state_loader(state.db.clone()));
+        insert_request_data(&mut request.data, auth.clone(), &state.db);
     }
     let mut response = state.schema.execute_batch(batch).await;
     match &mut response {
@@ -274,9 +269,7 @@ pub async fn websocket(
                         return Err(crate::error::Error::Unauthenticated.into());
                     }
                     let mut data = async_graphql::Data::default();
-                    data.insert(auth);
-                    data.insert(new_loaders(db.clone()));
-                    data.insert(new_current_state_loader(db));
+                    insert_request_data(&mut data, auth, &db);
                     Ok(data)
                 })
                 .serve()
