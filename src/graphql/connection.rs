@@ -2,12 +2,12 @@
 //! `totalCount`.
 
 use async_graphql::connection::{Connection, CursorType, Edge};
-use async_graphql::{OutputType, SimpleObject};
+use async_graphql::{Object, OutputType};
 use base64::Engine as _;
-use sea_orm::sea_query::Condition;
+use sea_orm::sea_query::{Condition, Expr, SelectStatement};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select,
 };
 
 use crate::error::{Error, Result};
@@ -15,10 +15,28 @@ use crate::error::{Error, Result};
 pub const DEFAULT_PAGE_SIZE: i32 = 50;
 pub const MAX_PAGE_SIZE: i32 = 500;
 
-#[derive(SimpleObject)]
+/// The `totalCount` of a connection, counted only when a client selects it:
+/// a page should not pay for a count over a million rows it did not ask for.
 pub struct TotalCount {
+    db: DatabaseConnection,
+    query: SelectStatement,
+}
+
+#[Object]
+impl TotalCount {
     /// How many items match, ignoring pagination.
-    pub total_count: u64,
+    async fn total_count(&self) -> Result<u64> {
+        let count = SelectStatement::new()
+            .expr(Expr::cust("COUNT(*) AS num_items"))
+            .from_subquery(self.query.clone(), "sub_query")
+            .to_owned();
+        let row = self.db.query_one(&count).await?;
+        Ok(row
+            .map(|r| r.try_get::<i64>("", "num_items"))
+            .transpose()?
+            .unwrap_or(0)
+            .max(0) as u64)
+    }
 }
 
 pub type IdConnection<N> = Connection<IdCursor, N, TotalCount>;
@@ -258,7 +276,10 @@ where
         .as_deref()
         .map(O::Cursor::decode_cursor)
         .transpose()?;
-    let total_count = select.clone().count(db).await?;
+    let total_count = TotalCount {
+        db: db.clone(),
+        query: select.clone().into_query(),
+    };
 
     let mut page = select;
     if let Some(c) = &after {
@@ -280,8 +301,7 @@ where
     } else {
         (after.is_some(), has_more)
     };
-    let mut connection =
-        Connection::with_additional_fields(has_previous, has_next, TotalCount { total_count });
+    let mut connection = Connection::with_additional_fields(has_previous, has_next, total_count);
     connection.edges.extend(
         rows.into_iter()
             .map(|row| Edge::new(order.cursor(&row), to_node(row))),

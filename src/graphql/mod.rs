@@ -3,6 +3,7 @@
 
 pub mod connection;
 pub mod errors;
+pub mod field_order;
 pub mod ids;
 pub mod loaders;
 pub mod mutation;
@@ -35,6 +36,7 @@ pub fn build_schema(
     .data(notifier)
     .limit_depth(limits.depth)
     .limit_complexity(limits.complexity)
+    .extension(field_order::FieldOrder)
     .finish()
 }
 

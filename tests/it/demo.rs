@@ -224,3 +224,96 @@ async fn snapshots_of_the_main_queries() {
         .await;
     snapshot!("verification_report", verification);
 }
+
+/// The keys of every JSON object in `text`, in the order they are written.
+fn keys_in_order(text: &str) -> Vec<Vec<String>> {
+    use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
+    struct Keys<'a>(&'a mut Vec<Vec<String>>);
+    impl<'de> Visitor<'de> for Keys<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut keys = Vec::new();
+            let slot = self.0.len();
+            self.0.push(Vec::new());
+            while let Some(key) = map.next_key::<String>()? {
+                keys.push(key);
+                map.next_value_seed(Seed(self.0))?;
+            }
+            self.0[slot] = keys;
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Seed(self.0))?.is_some() {}
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+    struct Seed<'a>(&'a mut Vec<Vec<String>>);
+    impl<'de> serde::de::DeserializeSeed<'de> for Seed<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(Keys(self.0))
+        }
+    }
+    let mut out = Vec::new();
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde::de::DeserializeSeed::deserialize(Seed(&mut out), &mut de).expect("JSON");
+    out
+}
+
+#[tokio::test]
+async fn response_fields_come_in_the_order_the_query_asked_for_them() {
+    let (app, token, report) = seeded().await;
+    // totalCount waits on its own count query and the nodes on DataLoaders,
+    // so completion order differs from selection order; the answer must not.
+    let query = r#"query($t: ID!) { findings(tenantId: $t, first: 10) {
+        totalCount
+        edges { node { ...Sides subject { displayName policyType } kind: findingType id } }
+        pageInfo { endCursor hasNextPage }
+    } }
+    fragment Sides on Finding {
+        current { provenance { observedOperationRun { status type } source } hash }
+        baselineProfile { name id }
+    }"#;
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({"query": query, "variables": {"t": tenant_id(&report)}}))
+        .send()
+        .await
+        .expect("request");
+    let text = response.text().await.expect("body");
+    let objects = keys_in_order(&text);
+    let has = |keys: &[&str]| objects.iter().any(|k| k == keys);
+    assert!(has(&["totalCount", "edges", "pageInfo"]), "{text}");
+    assert!(
+        has(&["current", "baselineProfile", "subject", "kind", "id"]),
+        "{text}"
+    );
+    assert!(has(&["provenance", "hash"]), "{text}");
+    assert!(has(&["observedOperationRun", "source"]), "{text}");
+    assert!(has(&["status", "type"]), "{text}");
+    assert!(has(&["displayName", "policyType"]), "{text}");
+    assert!(has(&["name", "id"]), "{text}");
+}

@@ -26,8 +26,9 @@ const browser = await chromium.launch({
   ],
 });
 const failures = [];
+let page;
 try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const foreign = [];
   page.on('request', (r) => {
     const url = new URL(r.url());
@@ -92,6 +93,10 @@ try {
   console.log(JSON.stringify({ findings: total, screenshot }));
 } catch (e) {
   failures.push(String(e && e.stack ? e.stack : e));
+  // What the page showed when it failed, beside the screenshot it would have kept.
+  const shot = screenshot.replace(/\.png$/, '') + '-failure.png';
+  await page?.screenshot({ path: shot, fullPage: true }).catch(() => {});
+  failures.push(`page at the failure: ${shot}`);
 } finally {
   await browser.close();
 }
