@@ -185,8 +185,9 @@ fn parse(path: &str, policy_type: Option<&str>) -> anyhow::Result<Export> {
         .map_err(|reason| anyhow::anyhow!("{path}: {reason}"))
 }
 
-/// Every current export of a supported type (not the `_history` revisions).
-fn current_exports() -> anyhow::Result<Vec<Export>> {
+/// Every current export of a supported type in the embedded corpus (not the
+/// `_history` revisions); also the shapes benchmarks vary.
+pub fn current_exports() -> anyhow::Result<Vec<Export>> {
     let mut paths = Vec::new();
     for dir in CORPUS.dirs() {
         let name = dir.path().to_string_lossy();

@@ -1,0 +1,713 @@
+//! `cargo bench --bench engine [-- --backend sqlite|postgres|both] [--sizes 500,10000,100000]
+//! [--findings 1000000] [--ingest 20000] [--load-secs 5]`
+//!
+//! Measures the engine against the goals of issue #6 on real databases: a
+//! SQLite file and a fresh PostgreSQL database. Data is built from the shapes
+//! of the real corpus: every subject is a corpus export of its type, varied,
+//! with content evidence for half of them and 1% drifted. Prints one
+//! markdown table per backend (BENCHMARKS.md holds a run of it).
+//!
+//! Times are wall-clock on this machine; statements are counted through
+//! sea-orm's metric callback; peak RSS is the process high-water mark, reset
+//! (`/proc/self/clear_refs`) before each measured step.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use async_graphql::{Request, Variables};
+use chrono::Utc;
+use clap::Parser;
+use drift_engine::auth::{Viewer, tokens};
+use drift_engine::config::{Config, GraphqlLimits};
+use drift_engine::directory;
+use drift_engine::drift::profiles::{self, ProfileChanges, Scope};
+use drift_engine::drift::{capture, compare};
+use drift_engine::evidence::ingest::{
+    self, InventoryItemInput, InventorySync, PolicyTypeStatus, PolicyVersionInput, PolicyVersions,
+};
+use drift_engine::graphql::ids::{NodeKind, encode};
+use drift_engine::graphql::{RequestAuth, build_schema, insert_request_data};
+use drift_engine::import::Export;
+use drift_engine::runs::{queue, worker};
+use entity::enums::TenantKind;
+use entity::{baseline_profile, finding, tenant};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+};
+use serde_json::{Value, json};
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// sqlite, postgres or both.
+    #[arg(long, default_value = "both")]
+    backend: String,
+    /// Subjects per capture/compare measurement.
+    #[arg(long, value_delimiter = ',', default_value = "500,10000,100000")]
+    sizes: Vec<usize>,
+    /// Findings stored for the page measurements.
+    #[arg(long, default_value_t = 1_000_000)]
+    findings: usize,
+    /// Policy documents for the ingestion measurement.
+    #[arg(long, default_value_t = 20_000)]
+    ingest: usize,
+    /// How long the HTTP load generator runs.
+    #[arg(long, default_value_t = 5)]
+    load_secs: u64,
+    /// Concurrent clients of the load generator.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// PostgreSQL server (a database `drift_bench` is recreated on it).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    postgres: String,
+    // `cargo bench` passes `--bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// Rows of the printed table.
+struct Table {
+    backend: &'static str,
+    rows: Vec<[String; 2]>,
+}
+
+impl Table {
+    fn row(&mut self, what: impl Into<String>, value: impl Into<String>) {
+        let (what, value) = (what.into(), value.into());
+        eprintln!("  {what}: {value}");
+        self.rows.push([what, value]);
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut tables = Vec::new();
+        if matches!(args.backend.as_str(), "sqlite" | "both") {
+            let dir = tempfile::tempdir()?;
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("bench.db").display()
+            );
+            tables.push(run_backend("SQLite", &url, &args).await?);
+        }
+        if matches!(args.backend.as_str(), "postgres" | "both") {
+            let admin = drift_engine::db::connect(&format!("{}/postgres", args.postgres)).await?;
+            admin
+                .execute_unprepared("DROP DATABASE IF EXISTS drift_bench WITH (FORCE)")
+                .await?;
+            admin
+                .execute_unprepared("CREATE DATABASE drift_bench")
+                .await?;
+            let url = format!("{}/drift_bench", args.postgres);
+            tables.push(run_backend("PostgreSQL", &url, &args).await?);
+            admin
+                .execute_unprepared("DROP DATABASE IF EXISTS drift_bench WITH (FORCE)")
+                .await?;
+        }
+        print_tables(&args, &tables);
+        Ok(())
+    })
+}
+
+fn print_tables(args: &Args, tables: &[Table]) {
+    println!();
+    println!(
+        "cargo bench --bench engine -- --backend {} --sizes {} --findings {} --ingest {} --load-secs {} --clients {}",
+        args.backend,
+        args.sizes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        args.findings,
+        args.ingest,
+        args.load_secs,
+        args.clients,
+    );
+    println!();
+    let backends: Vec<&str> = tables.iter().map(|t| t.backend).collect();
+    println!("| measurement | {} |", backends.join(" | "));
+    println!("|---|{}", "---|".repeat(backends.len()));
+    if let Some(first) = tables.first() {
+        for (i, [what, _]) in first.rows.iter().enumerate() {
+            let values: Vec<&str> = tables
+                .iter()
+                .map(|t| t.rows.get(i).map_or("", |r| r[1].as_str()))
+                .collect();
+            println!("| {what} | {} |", values.join(" | "));
+        }
+    }
+}
+
+/// Counts the statements issued through one database handle.
+fn metered(db: &DatabaseConnection) -> (DatabaseConnection, Arc<AtomicU64>) {
+    let counter = Arc::new(AtomicU64::new(0));
+    let mut metered = db.clone();
+    let c = counter.clone();
+    metered.set_metric_callback(move |_| {
+        c.fetch_add(1, Ordering::Relaxed);
+    });
+    (metered, counter)
+}
+
+fn reset_peak_rss() {
+    // "5" resets the peak resident set size (VmHWM) to the current one.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+struct Fixture {
+    db: DatabaseConnection,
+    user_id: i64,
+    workspace_id: i64,
+    shapes: Vec<Export>,
+    types: Vec<String>,
+}
+
+async fn run_backend(name: &'static str, url: &str, args: &Args) -> Result<Table> {
+    eprintln!("== {name}");
+    let db = drift_engine::db::connect(url).await.context("connect")?;
+    drift_engine::db::migrate(&db).await?;
+    let (user, token) = tokens::create_for_email(&db, "bench@drift-engine.local", "bench")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (ws, _) = directory::create_workspace(&db, user.id, "bench")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let shapes = drift_engine::demo::current_exports()?;
+    let mut types: Vec<String> = shapes.iter().map(|e| e.policy_type.clone()).collect();
+    types.sort();
+    types.dedup();
+    let fx = Fixture {
+        db,
+        user_id: user.id,
+        workspace_id: ws.id,
+        shapes,
+        types,
+    };
+    let mut table = Table {
+        backend: name,
+        rows: Vec::new(),
+    };
+
+    ingestion(&fx, args.ingest, &mut table).await?;
+    let mut last_compare = None;
+    for &size in &args.sizes {
+        last_compare = Some(capture_and_compare(&fx, size, &mut table).await?);
+    }
+    if args.findings > 0 {
+        let (profile, snapshot_id, runs) = last_compare.context("--sizes must not be empty")?;
+        findings_page(&fx, &profile, snapshot_id, runs, &token, args, &mut table).await?;
+    }
+    Ok(table)
+}
+
+/// One document for subject `i`: the corpus export of its shape, renamed and
+/// varied; `drifted` changes a setting and the description.
+fn document(fx: &Fixture, i: usize, drifted: bool) -> (String, String, String, Value) {
+    let shape = &fx.shapes[i % fx.shapes.len()];
+    let mut content = shape.content.clone();
+    let id = format!("bench-{i:07}");
+    let name = format!("{} #{i}", shape.display_name);
+    if let Some(map) = content.as_object_mut() {
+        map.insert("id".into(), json!(id));
+        map.insert("displayName".into(), json!(name));
+        let description = if drifted {
+            format!("variant {i}, edited locally")
+        } else {
+            format!("variant {i}")
+        };
+        map.insert("description".into(), json!(description));
+        map.insert(
+            "benchSetting".into(),
+            json!(if drifted { i + 1 } else { i }),
+        );
+    }
+    (shape.policy_type.clone(), id, name, content)
+}
+
+async fn record_tenant(
+    fx: &Fixture,
+    tenant: &tenant::Model,
+    size: usize,
+    drift_every: Option<usize>,
+) -> Result<()> {
+    let drifted = |i: usize| drift_every.is_some_and(|k| i % k == k / 2);
+    let mut items = Vec::with_capacity(size);
+    for i in 0..size {
+        let (policy_type, external_id, display_name, content) = document(fx, i, drifted(i));
+        items.push(InventoryItemInput {
+            meta: Value::Object(drift_engine::evidence::meta::contract_fields(&content)),
+            policy_type,
+            external_id,
+            display_name,
+        });
+    }
+    let sync = InventorySync {
+        observed_at: Utc::now(),
+        policy_types: fx
+            .types
+            .iter()
+            .map(|t| PolicyTypeStatus {
+                policy_type: t.clone(),
+                succeeded: true,
+                item_count: None,
+                error: None,
+            })
+            .collect(),
+        items,
+    };
+    ingest::record_inventory_sync(&fx.db, None, tenant, sync)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Content evidence for every other subject, posted in batches of 1,000.
+    let with_content: Vec<usize> = (0..size).filter(|i| i % 2 == 0).collect();
+    for batch in with_content.chunks(1_000) {
+        let versions = batch
+            .iter()
+            .map(|&i| {
+                let (policy_type, external_id, _, content) = document(fx, i, drifted(i));
+                PolicyVersionInput {
+                    policy_type,
+                    external_id,
+                    content,
+                }
+            })
+            .collect();
+        ingest::record_policy_versions(
+            &fx.db,
+            None,
+            tenant,
+            PolicyVersions {
+                captured_at: Utc::now(),
+                versions,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(())
+}
+
+async fn new_tenant(fx: &Fixture, name: &str) -> Result<tenant::Model> {
+    directory::create_tenant(
+        &fx.db,
+        fx.user_id,
+        fx.workspace_id,
+        name,
+        TenantKind::Intune,
+        None,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+async fn ingestion(fx: &Fixture, docs: usize, table: &mut Table) -> Result<()> {
+    let tenant = new_tenant(fx, "ingestion").await?;
+    let batches: Vec<Vec<PolicyVersionInput>> = (0..docs)
+        .collect::<Vec<_>>()
+        .chunks(1_000)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|&i| {
+                    let (policy_type, external_id, _, content) = document(fx, i, false);
+                    PolicyVersionInput {
+                        policy_type,
+                        external_id,
+                        content,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let bytes: usize = batches
+        .iter()
+        .flatten()
+        .map(|v| serde_json::to_vec(&v.content).map_or(0, |b| b.len()))
+        .sum();
+    let started = Instant::now();
+    for versions in batches {
+        ingest::record_policy_versions(
+            &fx.db,
+            None,
+            &tenant,
+            PolicyVersions {
+                captured_at: Utc::now(),
+                versions,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    table.row(
+        format!(
+            "ingestion: {docs} policy versions (avg {:.1} KB), normalize + hash + store",
+            bytes as f64 / docs.max(1) as f64 / 1024.0
+        ),
+        format!("{:.0} docs/s ({secs:.2} s)", docs as f64 / secs),
+    );
+    Ok(())
+}
+
+/// Runs queued jobs on a metered handle: (seconds, statements, peak RSS MB).
+async fn measured_drain(fx: &Fixture) -> Result<(f64, u64, f64)> {
+    let (db, statements) = metered(&fx.db);
+    reset_peak_rss();
+    let started = Instant::now();
+    let executed = worker::drain(&db, &worker::WorkerSettings::default()).await?;
+    let secs = started.elapsed().as_secs_f64();
+    anyhow::ensure!(executed == 1, "expected one run, executed {executed}");
+    Ok((secs, statements.load(Ordering::Relaxed), peak_rss_mb()))
+}
+
+async fn capture_and_compare(
+    fx: &Fixture,
+    size: usize,
+    table: &mut Table,
+) -> Result<(baseline_profile::Model, i64, (i64, i64))> {
+    let source = new_tenant(fx, &format!("source-{size}")).await?;
+    let target = new_tenant(fx, &format!("target-{size}")).await?;
+    record_tenant(fx, &source, size, None).await?;
+    let profile = profiles::create_profile(
+        &fx.db,
+        fx.user_id,
+        fx.workspace_id,
+        ProfileChanges {
+            name: Some(format!("bench {size}")),
+            scope: Some(Scope {
+                policy_types: fx.types.clone(),
+                foundation_types: vec![],
+            }),
+            ..ProfileChanges::default()
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    profiles::assign(&fx.db, fx.user_id, &profile, &target)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    queue::enqueue(&fx.db, capture::new_run(&profile, &source, None)).await?;
+    let (secs, statements, rss) = measured_drain(fx).await?;
+    table.row(
+        format!("capture {size}: wall / subjects/s / statements / peak RSS"),
+        format!(
+            "{:.0} ms / {:.0} / {statements} / {rss:.0} MB",
+            secs * 1000.0,
+            size as f64 / secs
+        ),
+    );
+
+    record_tenant(fx, &target, size, Some(100)).await?;
+    let (run, _) = queue::enqueue(&fx.db, compare::new_run(&profile, &target, None)).await?;
+    let (secs, statements, rss) = measured_drain(fx).await?;
+    let done = entity::operation_run::Entity::find_by_id(run.id)
+        .one(&fx.db)
+        .await?
+        .context("compare run")?;
+    let found = done.summary_counts["findings_total"]
+        .as_u64()
+        .unwrap_or_default();
+    anyhow::ensure!(
+        done.outcome == entity::enums::RunOutcome::Succeeded
+            && found as usize == size.div_ceil(100),
+        "compare of {size}: outcome {:?}, {found} findings: {}",
+        done.outcome,
+        done.summary_counts
+    );
+    table.row(
+        format!("compare {size} (1% drift): wall / subjects/s / statements (per 1k) / peak RSS"),
+        format!(
+            "{:.0} ms / {:.0} / {statements} ({:.1}) / {rss:.0} MB",
+            secs * 1000.0,
+            size as f64 / secs,
+            statements as f64 * 1000.0 / size as f64
+        ),
+    );
+    let snapshot_id = entity::baseline_snapshot::Entity::find()
+        .filter(entity::baseline_snapshot::Column::BaselineProfileId.eq(profile.id))
+        .one(&fx.db)
+        .await?
+        .context("snapshot")?
+        .id;
+    let observed = (run.id, done.id);
+    Ok((profile, snapshot_id, observed))
+}
+
+/// Stores `args.findings` findings for a tenant of their own, shaped like
+/// the compare's (its evidence JSON, its runs), then measures pages.
+async fn findings_page(
+    fx: &Fixture,
+    profile: &baseline_profile::Model,
+    snapshot_id: i64,
+    (run_id, _): (i64, i64),
+    token: &str,
+    args: &Args,
+    table: &mut Table,
+) -> Result<()> {
+    let tenant = new_tenant(fx, "findings").await?;
+    let templates = finding::Entity::find()
+        .filter(finding::Column::LastSeenOperationRunId.eq(run_id))
+        .all(&fx.db)
+        .await?;
+    anyhow::ensure!(
+        !templates.is_empty(),
+        "the compare left no findings to copy"
+    );
+    let started = Instant::now();
+    let now = Utc::now();
+    let total = args.findings;
+    for start in (0..total).step_by(1_000) {
+        let rows: Vec<finding::ActiveModel> = (start..(start + 1_000).min(total))
+            .map(|i| {
+                let t = &templates[i % templates.len()];
+                let fingerprint = format!("{i:064x}");
+                finding::ActiveModel {
+                    tenant_id: Set(tenant.id),
+                    workspace_id: Set(fx.workspace_id),
+                    baseline_profile_id: Set(profile.id),
+                    baseline_snapshot_id: Set(snapshot_id),
+                    fingerprint: Set(fingerprint.clone()),
+                    recurrence_key: Set(fingerprint),
+                    scope_key: Set(t.scope_key.clone()),
+                    finding_type: Set(t.finding_type),
+                    change_type: Set(t.change_type),
+                    status: Set(t.status),
+                    severity: Set(t.severity),
+                    evidence_fidelity: Set(t.evidence_fidelity),
+                    policy_type: Set(t.policy_type.clone()),
+                    subject_key: Set(format!("{}-{i}", t.subject_key)),
+                    display_name: Set(format!("{} #{i}", t.display_name)),
+                    evidence_jsonb: Set(t.evidence_jsonb.clone()),
+                    first_seen_at: Set(now - chrono::Duration::seconds(i as i64)),
+                    last_seen_at: Set(now - chrono::Duration::seconds(i as i64)),
+                    times_seen: Set(1),
+                    first_seen_operation_run_id: Set(t.first_seen_operation_run_id),
+                    last_seen_operation_run_id: Set(t.last_seen_operation_run_id),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        finding::Entity::insert_many(rows).exec(&fx.db).await?;
+    }
+    eprintln!(
+        "  (stored {total} findings in {:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    if fx.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        fx.db.execute_unprepared("ANALYZE findings").await?;
+    }
+
+    let tenant_gid = encode(NodeKind::Tenant, tenant.id).0;
+    let user = entity::user::Entity::find_by_id(fx.user_id)
+        .one(&fx.db)
+        .await?
+        .context("user")?;
+
+    // Inside the server: the schema executes the query, no HTTP.
+    let (metered_db, statements) = metered(&fx.db);
+    let schema = build_schema(
+        metered_db.clone(),
+        GraphqlLimits::default(),
+        worker::RunNotifier::default(),
+    );
+    let viewer = Viewer::load(&metered_db, user, None).await?;
+    for (label, with_total) in [("page of 50", false), ("page of 50 + totalCount", true)] {
+        let query = page_query(with_total);
+        let mut samples = Vec::new();
+        let mut after: Option<String> = None;
+        let before = statements.load(Ordering::Relaxed);
+        let pages = 300;
+        for _ in 0..pages {
+            let mut request = Request::new(query.clone()).variables(Variables::from_json(
+                json!({"t": tenant_gid, "after": after}),
+            ));
+            insert_request_data(
+                &mut request.data,
+                RequestAuth::Authenticated(Box::new(viewer.clone())),
+                &metered_db,
+            );
+            let started = Instant::now();
+            let response = schema.execute(request).await;
+            samples.push(started.elapsed());
+            anyhow::ensure!(response.errors.is_empty(), "{:?}", response.errors);
+            let data = response.data.into_json()?;
+            after = next_cursor(&data);
+        }
+        let per_page = (statements.load(Ordering::Relaxed) - before) / pages;
+        let (p50, p99) = percentiles(&mut samples);
+        table.row(
+            format!("findings {label} over {total} (in server): p50 / p99 / statements"),
+            format!("{:.2} ms / {:.2} ms / {per_page}", ms(p50), ms(p99)),
+        );
+    }
+
+    // Over HTTP: the real server on loopback.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let mut config = Config::new(String::new(), addr);
+    config.workers.count = 0;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server_db = fx.db.clone();
+    let server = tokio::spawn(async move {
+        drift_engine::serve(config, server_db, listener, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/graphql");
+    let query = page_query(false);
+    let post = |after: Option<String>| {
+        client
+            .post(&url)
+            .bearer_auth(token)
+            .json(&json!({"query": query, "variables": {"t": tenant_gid, "after": after}}))
+            .send()
+    };
+    let mut samples = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..300 {
+        let started = Instant::now();
+        let body: Value = post(after.clone()).await?.json().await?;
+        samples.push(started.elapsed());
+        anyhow::ensure!(body.get("errors").is_none(), "{body}");
+        after = next_cursor(&body["data"]);
+    }
+    let (p50, p99) = percentiles(&mut samples);
+    table.row(
+        format!("findings page of 50 over {total} (HTTP, one client): p50 / p99"),
+        format!("{:.2} ms / {:.2} ms", ms(p50), ms(p99)),
+    );
+
+    // Throughput: concurrent clients on loopback for a fixed time.
+    let deadline = Instant::now() + Duration::from_secs(args.load_secs);
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        let client = client.clone();
+        let url = url.clone();
+        let query = query.clone();
+        let token = token.to_owned();
+        let tenant_gid = tenant_gid.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut after: Option<String> = None;
+            let mut failures = 0u64;
+            // Clients start at different depths.
+            for _ in 0..c {
+                let body: Value = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&json!({"query": query, "variables": {"t": tenant_gid, "after": after}}))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                after = next_cursor(&body["data"]);
+            }
+            while Instant::now() < deadline {
+                let started = Instant::now();
+                let body: Value = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&json!({"query": query, "variables": {"t": tenant_gid, "after": after}}))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                latencies.push(started.elapsed());
+                if body.get("errors").is_some() {
+                    failures += 1;
+                }
+                after = next_cursor(&body["data"]);
+            }
+            anyhow::Ok((latencies, failures))
+        }));
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    let mut failures = 0;
+    for task in tasks {
+        let (latencies, failed) = task.await??;
+        all.extend(latencies);
+        failures += failed;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let (p50, p99) = percentiles(&mut all);
+    table.row(
+        format!(
+            "findings page over HTTP, {} clients for {} s: requests/s / p50 / p99 / errors",
+            args.clients, args.load_secs
+        ),
+        format!(
+            "{:.0} / {:.2} ms / {:.2} ms / {failures}",
+            all.len() as f64 / secs,
+            ms(p50),
+            ms(p99)
+        ),
+    );
+    let _ = stop.send(());
+    server.await??;
+    Ok(())
+}
+
+fn page_query(with_total: bool) -> String {
+    format!(
+        r#"query Page($t: ID!, $after: String) {{
+  findings(tenantId: $t, first: 50, after: $after) {{
+    {total}
+    pageInfo {{ hasNextPage endCursor }}
+    edges {{ node {{
+      id findingType changeType status severity fidelity
+      subject {{ policyType externalId displayName }}
+      scopeKey fingerprint timesSeen firstSeenAt lastSeenAt
+      baselineProfile {{ id name }} baselineSnapshot {{ id status }}
+      baseline {{ hash provenance {{ fidelity source observedAt observedOperationRun {{ id type status }} }} }}
+      current {{ hash provenance {{ fidelity source observedAt observedOperationRun {{ id type status }} }} }}
+    }} }}
+  }}
+}}"#,
+        total = if with_total { "totalCount" } else { "" }
+    )
+}
+
+/// The next page's cursor; after the last page, start over.
+fn next_cursor(data: &Value) -> Option<String> {
+    let info = &data["findings"]["pageInfo"];
+    if info["hasNextPage"] == true {
+        info["endCursor"].as_str().map(str::to_owned)
+    } else {
+        None
+    }
+}
+
+fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
+    if samples.is_empty() {
+        return (Duration::ZERO, Duration::ZERO);
+    }
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    (at(0.50), at(0.99))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
