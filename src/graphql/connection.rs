@@ -4,7 +4,7 @@
 use async_graphql::connection::{Connection, CursorType, Edge};
 use async_graphql::{Object, OutputType};
 use base64::Engine as _;
-use sea_orm::sea_query::{Condition, Expr, SelectStatement};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait as _, SelectStatement};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, Select,
@@ -31,11 +31,11 @@ impl TotalCount {
             .from_subquery(self.query.clone(), "sub_query")
             .to_owned();
         let row = self.db.query_one(&count).await?;
-        Ok(row
+        let count = row
             .map(|r| r.try_get::<i64>("", "num_items"))
             .transpose()?
-            .unwrap_or(0)
-            .max(0) as u64)
+            .unwrap_or(0);
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 }
 
@@ -200,6 +200,16 @@ pub struct NewestFirst<E: EntityTrait> {
     pub key: fn(&E::Model) -> TimeIdCursor,
 }
 
+impl<E: EntityTrait> NewestFirst<E> {
+    fn row(&self) -> Expr {
+        Expr::tuple([Expr::col(self.time), Expr::col(self.id)])
+    }
+
+    fn key(c: &TimeIdCursor) -> Expr {
+        Expr::tuple([Expr::value(c.0), Expr::value(c.1)])
+    }
+}
+
 impl<E: EntityTrait> KeysetOrder<E> for NewestFirst<E> {
     type Cursor = TimeIdCursor;
 
@@ -207,16 +217,15 @@ impl<E: EntityTrait> KeysetOrder<E> for NewestFirst<E> {
         (self.key)(row)
     }
 
+    // A row-value comparison, `(time, id) < (t, i)`, is one range of the
+    // `(…, time, id)` index on both backends; the equivalent `time < t OR
+    // (time = t AND id < i)` made SQLite walk every row before the cursor.
     fn after(&self, c: &TimeIdCursor) -> Condition {
-        Condition::any()
-            .add(self.time.lt(c.0))
-            .add(Condition::all().add(self.time.eq(c.0)).add(self.id.lt(c.1)))
+        Condition::all().add(self.row().lt(Self::key(c)))
     }
 
     fn before(&self, c: &TimeIdCursor) -> Condition {
-        Condition::any()
-            .add(self.time.gt(c.0))
-            .add(Condition::all().add(self.time.eq(c.0)).add(self.id.gt(c.1)))
+        Condition::all().add(self.row().gt(Self::key(c)))
     }
 
     fn sort(&self, select: Select<E>, reversed: bool) -> Select<E> {
