@@ -2,7 +2,9 @@
 //!
 //! `resolve_current_state` takes a whole batch of subjects and issues a fixed
 //! number of statements per provider per chunk: one for content, one for
-//! meta. Hashes were computed at ingestion, so no payload is read here.
+//! meta (and one more for the reasons, in a chunk whose newest content did
+//! not normalize). Hashes were computed at ingestion, so no payload is read
+//! here, and the content query is answered from its covering index.
 
 use std::collections::HashMap;
 
@@ -114,7 +116,6 @@ impl ContentProvider {
                 policy_version::Column::CapturedAt,
                 policy_version::Column::OperationRunId,
                 policy_version::Column::ContentHash,
-                policy_version::Column::NormalizeWarning,
             ])
             .filter(policy_version::Column::TenantId.eq(tenant_id))
             .filter(policy_version::Column::PolicyType.is_in(types))
@@ -145,6 +146,30 @@ impl ContentProvider {
                 entry.1 = Some(row);
             }
         }
+        // Why the newest version of a subject did not normalize: read only
+        // for those (rarely any), so the main query stays inside its index.
+        let unusable: Vec<i64> = latest
+            .values()
+            .filter(|(newest, _)| newest.content_hash.is_none())
+            .map(|(newest, _)| newest.id)
+            .collect();
+        let reasons: HashMap<i64, Option<String>> = if unusable.is_empty() {
+            HashMap::new()
+        } else {
+            policy_version::Entity::find()
+                .select_only()
+                .columns([
+                    policy_version::Column::Id,
+                    policy_version::Column::NormalizeWarning,
+                ])
+                .filter(policy_version::Column::TenantId.eq(tenant_id))
+                .filter(policy_version::Column::Id.is_in(unusable))
+                .into_tuple::<(i64, Option<String>)>()
+                .all(db)
+                .await?
+                .into_iter()
+                .collect()
+        };
         let mut out = HashMap::new();
         for (subject, (newest, usable)) in latest {
             if newest.content_hash.is_none() {
@@ -154,9 +179,9 @@ impl ContentProvider {
                     reason: format!(
                         "the policy version captured at {} is not normalizable ({}); {}",
                         newest.captured_at.to_rfc3339(),
-                        newest
-                            .normalize_warning
-                            .as_deref()
+                        reasons
+                            .get(&newest.id)
+                            .and_then(Option::as_deref)
                             .unwrap_or("no reason recorded"),
                         if usable.is_some() {
                             "an older normalizable version was used"
@@ -194,7 +219,6 @@ struct VersionRow {
     captured_at: DateTime<Utc>,
     operation_run_id: Option<i64>,
     content_hash: Option<String>,
-    normalize_warning: Option<String>,
 }
 
 impl VersionRow {
