@@ -64,35 +64,52 @@ struct BaselineItem {
     meta_jsonb: Value,
 }
 
-impl BaselineItem {
-    fn side(&self, key: &str, hash: Option<&String>) -> Option<Evidence> {
-        let e = self.meta_jsonb.get(key)?;
-        Some(Evidence {
-            hash: hash?.clone(),
-            provenance: Provenance {
-                fidelity: serde_json::from_value(e.get("fidelity")?.clone()).ok()?,
-                source: serde_json::from_value(e.get("source")?.clone()).ok()?,
-                observed_at: serde_json::from_value(e.get("observed_at")?.clone()).ok()?,
-                observed_operation_run_id: e
-                    .get("observed_operation_run_id")
-                    .and_then(Value::as_i64),
-            },
-        })
-    }
-
+/// A baseline item with its evidence parsed once, when it is loaded, not
+/// once per look during the comparison.
+struct Baseline {
+    display_name: String,
     /// The evidence the capture chose (content where it had it).
-    fn evidence(&self) -> Option<Evidence> {
-        self.side("evidence", self.baseline_hash.as_ref())
-    }
-
+    evidence: Option<Evidence>,
     /// The meta evidence, for comparing against a meta-only current side.
-    fn meta_evidence(&self) -> Option<Evidence> {
-        self.side("meta_evidence", self.meta_hash.as_ref())
-            .or_else(|| {
-                // A meta-only baseline's chosen evidence is its meta evidence.
-                self.evidence()
-                    .filter(|e| e.provenance.source == EvidenceSource::Inventory)
+    meta_evidence: Option<Evidence>,
+}
+
+/// Provenance as a capture stores it in `meta_jsonb`.
+#[derive(Deserialize)]
+struct StoredProvenance {
+    fidelity: Fidelity,
+    source: EvidenceSource,
+    observed_at: DateTime<Utc>,
+    observed_operation_run_id: Option<i64>,
+}
+
+impl From<BaselineItem> for Baseline {
+    fn from(mut item: BaselineItem) -> Self {
+        let mut side = |key: &str, hash: Option<String>| -> Option<Evidence> {
+            let stored: StoredProvenance =
+                serde_json::from_value(item.meta_jsonb.get_mut(key)?.take()).ok()?;
+            Some(Evidence {
+                hash: hash?,
+                provenance: Provenance {
+                    fidelity: stored.fidelity,
+                    source: stored.source,
+                    observed_at: stored.observed_at,
+                    observed_operation_run_id: stored.observed_operation_run_id,
+                },
             })
+        };
+        let evidence = side("evidence", item.baseline_hash.take());
+        let meta_evidence = side("meta_evidence", item.meta_hash.take()).or_else(|| {
+            // A meta-only baseline's chosen evidence is its meta evidence.
+            evidence
+                .clone()
+                .filter(|e| e.provenance.source == EvidenceSource::Inventory)
+        });
+        Baseline {
+            display_name: item.display_name,
+            evidence,
+            meta_evidence,
+        }
     }
 }
 
@@ -122,14 +139,10 @@ enum Verdict {
 }
 
 /// The table of DESIGN.md, with hashes compared only at equal fidelity.
-fn judge(
-    baseline: Option<&BaselineItem>,
-    present: bool,
-    current: Option<&CurrentState>,
-) -> Verdict {
+fn judge(baseline: Option<&Baseline>, present: bool, current: Option<&CurrentState>) -> Verdict {
     match (baseline, present) {
         (None, false) => Verdict::Unchanged,
-        (Some(b), false) => match b.evidence() {
+        (Some(b), false) => match b.evidence.clone() {
             Some(e) => Verdict::Finding {
                 finding_type: FindingType::MissingPolicy,
                 baseline: Some(e),
@@ -146,7 +159,7 @@ fn judge(
             None => Verdict::MissingCurrent,
         },
         (Some(b), true) => {
-            let base = b.evidence();
+            let base = b.evidence.clone();
             match (base, current) {
                 (None, None) => Verdict::MissingBoth,
                 (None, Some(_)) => Verdict::MissingBaseline,
@@ -158,7 +171,7 @@ fn judge(
                         (base, cur.evidence.clone())
                     } else {
                         // One side is meta: compare meta with meta, never content with meta.
-                        match (b.meta_evidence(), cur.meta.clone()) {
+                        match (b.meta_evidence.clone(), cur.meta.clone()) {
                             (Some(bm), Some(cm)) => (bm, cm),
                             (None, Some(_)) => return Verdict::MissingBaseline,
                             (Some(_), None) => return Verdict::MissingCurrent,
@@ -267,9 +280,13 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
     let current = present_subjects(db, tenant.id, &covered, profile.subject_match).await?;
 
     let mut warnings: Vec<EvidenceWarning> = Vec::new();
-    let mut baseline_by_key: HashMap<(String, String), BaselineItem> = HashMap::new();
-    for item in baseline_items {
-        baseline_by_key.insert((item.policy_type.clone(), item.subject_key.clone()), item);
+    let mut baseline_by_key: HashMap<(String, String), Baseline> = HashMap::new();
+    for mut item in baseline_items {
+        let key = (
+            std::mem::take(&mut item.policy_type),
+            std::mem::take(&mut item.subject_key),
+        );
+        baseline_by_key.insert(key, Baseline::from(item));
     }
     let mut current_by_key: HashMap<(String, String), PresentSubject> = HashMap::new();
     for subject in current {
