@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, Utc};
 use entity::enums::{RunOutcome, RunType};
 use entity::{evidence_blob, inventory_item, operation_run, policy_version, tenant};
+use rayon::prelude::*;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, Set, TransactionTrait,
@@ -63,6 +64,15 @@ pub struct PolicyVersionInput {
 pub struct PolicyVersions {
     pub captured_at: DateTime<Utc>,
     pub versions: Vec<PolicyVersionInput>,
+}
+
+/// `rows` in statements of at most `INSERT_CHUNK` rows, moved, not copied.
+fn in_chunks<T>(rows: Vec<T>) -> impl Iterator<Item = Vec<T>> {
+    let mut rows = rows.into_iter().peekable();
+    std::iter::from_fn(move || {
+        rows.peek()?;
+        Some(rows.by_ref().take(INSERT_CHUNK).collect())
+    })
 }
 
 fn check_key(what: &str, value: &str, max: usize) -> Result<()> {
@@ -354,11 +364,13 @@ pub async fn record_policy_versions(
             .map(|v| (v.policy_type.as_str(), v.external_id.as_str())),
     )?;
 
-    // Normalization is CPU work: keep it off the async workers.
+    // Normalization is CPU work: keep it off the async workers, and spread
+    // a large batch over the cores.
     let versions = input.versions;
     let prepared = tokio::task::spawn_blocking(move || {
         versions
-            .into_iter()
+            .into_par_iter()
+            .with_min_len(16)
             .map(|mut v| {
                 let result = normalize::normalize(&v.policy_type, &v.content);
                 normalize::redact_secrets(&v.policy_type, &mut v.content);
@@ -420,23 +432,41 @@ pub async fn record_policy_versions(
     )
     .await?;
 
-    // Blobs are content-addressed: each hash is stored once, ever.
+    // Blobs are content-addressed: each hash is stored once, ever. The
+    // documents move into their rows; a version is never copied whole.
     let mut blob_hashes = HashSet::new();
-    let blobs: Vec<evidence_blob::ActiveModel> = prepared
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok())
-        .filter(|n| blob_hashes.insert(n.hash.clone()))
-        .map(|n| evidence_blob::ActiveModel {
-            hash: Set(n.hash.clone()),
-            content: Set(n.value.clone()),
-            byte_size: Set(n.canonical.len() as i64),
+    let mut blobs = Vec::new();
+    let mut versions = Vec::with_capacity(prepared.len());
+    for (v, result) in prepared {
+        let (content_hash, normalize_warning) = match result {
+            Ok(n) => {
+                if blob_hashes.insert(n.hash.clone()) {
+                    blobs.push(evidence_blob::ActiveModel {
+                        hash: Set(n.hash.clone()),
+                        byte_size: Set(n.canonical.len() as i64),
+                        content: Set(n.value),
+                        created_at: Set(started_at),
+                    });
+                }
+                (Some(n.hash), None)
+            }
+            Err(e) => (None, Some(e.reason)),
+        };
+        versions.push(policy_version::ActiveModel {
+            tenant_id: Set(tenant.id),
+            policy_type: Set(v.policy_type),
+            external_id: Set(v.external_id),
+            captured_at: Set(input.captured_at),
+            operation_run_id: Set(Some(run.id)),
+            content: Set(v.content),
+            content_hash: Set(content_hash),
+            normalize_warning: Set(normalize_warning),
             created_at: Set(started_at),
-        })
-        .collect();
+            ..Default::default()
+        });
+    }
     let blobs_total = blobs.len() as u64;
-    let mut blobs = blobs.into_iter().peekable();
-    while blobs.peek().is_some() {
-        let chunk: Vec<_> = blobs.by_ref().take(INSERT_CHUNK).collect();
+    for chunk in in_chunks(blobs) {
         evidence_blob::Entity::insert_many(chunk)
             .on_conflict(
                 OnConflict::column(evidence_blob::Column::Hash)
@@ -446,20 +476,8 @@ pub async fn record_policy_versions(
             .exec_without_returning(&txn)
             .await?;
     }
-    for chunk in prepared.chunks(INSERT_CHUNK) {
-        let rows = chunk.iter().map(|(v, result)| policy_version::ActiveModel {
-            tenant_id: Set(tenant.id),
-            policy_type: Set(v.policy_type.clone()),
-            external_id: Set(v.external_id.clone()),
-            captured_at: Set(input.captured_at),
-            operation_run_id: Set(Some(run.id)),
-            content: Set(v.content.clone()),
-            content_hash: Set(result.as_ref().ok().map(|n| n.hash.clone())),
-            normalize_warning: Set(result.as_ref().err().map(|e| e.reason.clone())),
-            created_at: Set(started_at),
-            ..Default::default()
-        });
-        policy_version::Entity::insert_many(rows)
+    for chunk in in_chunks(versions) {
+        policy_version::Entity::insert_many(chunk)
             .exec_without_returning(&txn)
             .await?;
     }

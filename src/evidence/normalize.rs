@@ -247,12 +247,29 @@ impl Walker {
             return Ok(Value::Array(normalized));
         }
         // Sort sets by their key, then by canonical form, so that neither
-        // element order nor ties change the hash.
-        let mut keyed: Vec<(Option<String>, Vec<u8>, Value)> = normalized
+        // element order nor ties change the hash. When every element has a
+        // key of its own, the canonical form cannot decide anything, and is
+        // not computed: serializing every element of every nested set was
+        // most of the cost of normalizing a settings catalog.
+        let keys: Vec<Option<String>> = normalized
+            .iter()
+            .map(|item| key.and_then(|path| element_key(item, path)))
+            .collect();
+        let mut distinct: Vec<&String> = keys.iter().flatten().collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() == normalized.len() {
+            let mut keyed: Vec<(Option<String>, Value)> =
+                keys.into_iter().zip(normalized).collect();
+            keyed.sort_by(|a, b| a.0.cmp(&b.0));
+            return Ok(Value::Array(keyed.into_iter().map(|(_, v)| v).collect()));
+        }
+        let mut keyed: Vec<(Option<String>, Vec<u8>, Value)> = keys
             .into_iter()
-            .map(|item| {
-                let k = key.and_then(|path| element_key(&item, path));
-                (k, canonical_bytes(&item), item)
+            .zip(normalized)
+            .map(|(k, item)| {
+                let canonical = canonical_bytes(&item);
+                (k, canonical, item)
             })
             .collect();
         keyed.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
