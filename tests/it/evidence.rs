@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::common::TestDb;
 
-async fn seed_tenant(db: &DatabaseConnection) -> tenant::Model {
+pub async fn seed_tenant(db: &DatabaseConnection) -> tenant::Model {
     let ws = workspace::ActiveModel {
         name: Set("w".into()),
         created_at: Set(Utc::now()),
@@ -35,7 +35,7 @@ async fn seed_tenant(db: &DatabaseConnection) -> tenant::Model {
     .expect("tenant")
 }
 
-fn subject(i: usize) -> SubjectRef {
+pub fn subject(i: usize) -> SubjectRef {
     let policy_type = [
         "deviceConfigurations",
         "deviceCompliancePolicies",
@@ -45,7 +45,7 @@ fn subject(i: usize) -> SubjectRef {
 }
 
 /// Inventory for every subject; content for the even ones.
-async fn seed_subjects(db: &DatabaseConnection, tenant_id: i64, n: usize) {
+pub async fn seed_subjects(db: &DatabaseConnection, tenant_id: i64, n: usize) {
     let now = Utc::now();
     let items: Vec<inventory_item::ActiveModel> = (0..n)
         .map(|i| {

@@ -16,6 +16,7 @@ mod findings_api;
 mod import;
 mod ingest;
 mod migrations;
+mod plans;
 mod processes;
 mod properties;
 mod schema;

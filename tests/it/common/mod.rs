@@ -102,8 +102,9 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     /// SQL statements the server has issued (sea-orm's metric callback).
     pub statements: Arc<AtomicUsize>,
-    /// The statements themselves, for a failing count's message.
-    pub statement_log: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The statements themselves, for a failing count's message and for
+    /// query plans.
+    pub statement_log: Arc<std::sync::Mutex<Vec<sea_orm::Statement>>>,
     pub client: reqwest::Client,
     pub test_db: TestDb,
     shutdown: Option<oneshot::Sender<()>>,
@@ -131,7 +132,7 @@ impl TestApp {
         db.set_metric_callback(move |info| {
             counter.fetch_add(1, Ordering::SeqCst);
             if let Ok(mut log) = log.lock() {
-                log.push(info.statement.sql.chars().take(120).collect());
+                log.push(info.statement.clone());
             }
         });
         let worker_db = test_db.db.clone();
@@ -195,6 +196,18 @@ impl Drop for TestApp {
 
 impl TestApp {
     pub fn logged_statements(&self) -> Vec<String> {
+        self.statement_log
+            .lock()
+            .map(|l| {
+                l.iter()
+                    .map(|s| s.sql.chars().take(120).collect())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The statements logged since the last `count_statements`.
+    pub fn logged(&self) -> Vec<sea_orm::Statement> {
         self.statement_log
             .lock()
             .map(|l| l.clone())
