@@ -38,6 +38,10 @@ use sea_orm::{
 };
 use serde_json::{Value, json};
 
+// The allocator the server binary uses (src/main.rs), so figures match it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 struct Args {
     /// sqlite, postgres or both.
@@ -64,6 +68,10 @@ struct Args {
     // `cargo bench` passes `--bench`.
     #[arg(long, hide = true)]
     bench: bool,
+    /// Internal: run the queued jobs of this database in this process and
+    /// print what they cost, so that peak RSS is a worker's, not the bench's.
+    #[arg(long, hide = true)]
+    worker_for: Option<String>,
 }
 
 /// Rows of the printed table.
@@ -85,6 +93,9 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if let Some(url) = &args.worker_for {
+        return runtime.block_on(drain_as_worker(url));
+    }
     runtime.block_on(async {
         let mut tables = Vec::new();
         if matches!(args.backend.as_str(), "sqlite" | "both") {
@@ -155,11 +166,7 @@ fn metered(db: &DatabaseConnection) -> (DatabaseConnection, Arc<AtomicU64>) {
     (metered, counter)
 }
 
-fn reset_peak_rss() {
-    // "5" resets the peak resident set size (VmHWM) to the current one.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
+/// The process's peak resident set size (VmHWM), in MB.
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -172,7 +179,34 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// What running the queued jobs cost in a process of its own.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WorkerCost {
+    secs: f64,
+    statements: u64,
+    peak_rss_mb: f64,
+    executed: usize,
+}
+
+/// The child side of `measured_drain`: a fresh process, like a server's
+/// worker, that connects, runs what is queued and reports.
+async fn drain_as_worker(url: &str) -> Result<()> {
+    let db = drift_engine::db::connect(url).await?;
+    let (db, statements) = metered(&db);
+    let started = Instant::now();
+    let executed = worker::drain(&db, &worker::WorkerSettings::default()).await?;
+    let cost = WorkerCost {
+        secs: started.elapsed().as_secs_f64(),
+        statements: statements.load(Ordering::Relaxed),
+        peak_rss_mb: peak_rss_mb(),
+        executed,
+    };
+    println!("{}", serde_json::to_string(&cost)?);
+    Ok(())
+}
+
 struct Fixture {
+    url: String,
     db: DatabaseConnection,
     user_id: i64,
     workspace_id: i64,
@@ -195,6 +229,7 @@ async fn run_backend(name: &'static str, url: &str, args: &Args) -> Result<Table
     types.sort();
     types.dedup();
     let fx = Fixture {
+        url: url.to_owned(),
         db,
         user_id: user.id,
         workspace_id: ws.id,
@@ -221,7 +256,10 @@ async fn run_backend(name: &'static str, url: &str, args: &Args) -> Result<Table
 /// One document for subject `i`: the corpus export of its shape, renamed and
 /// varied; `drifted` changes a setting and the description.
 fn document(fx: &Fixture, i: usize, drifted: bool) -> (String, String, String, Value) {
-    let shape = &fx.shapes[i % fx.shapes.len()];
+    vary(&fx.shapes[i % fx.shapes.len()], i, drifted)
+}
+
+fn vary(shape: &Export, i: usize, drifted: bool) -> (String, String, String, Value) {
     let mut content = shape.content.clone();
     let id = format!("bench-{i:07}");
     let name = format!("{} #{i}", shape.display_name);
@@ -318,64 +356,89 @@ async fn new_tenant(fx: &Fixture, name: &str) -> Result<tenant::Model> {
     .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// Ingestion of `docs` policy versions in calls of 1,000, shaped like the
+/// whole corpus, and again like its documents of about 8 KB (4-12 KB).
 async fn ingestion(fx: &Fixture, docs: usize, table: &mut Table) -> Result<()> {
-    let tenant = new_tenant(fx, "ingestion").await?;
-    let batches: Vec<Vec<PolicyVersionInput>> = (0..docs)
-        .collect::<Vec<_>>()
-        .chunks(1_000)
-        .map(|chunk| {
-            chunk
-                .iter()
-                .map(|&i| {
-                    let (policy_type, external_id, _, content) = document(fx, i, false);
-                    PolicyVersionInput {
-                        policy_type,
-                        external_id,
-                        content,
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    let bytes: usize = batches
+    let size = |e: &Export| serde_json::to_vec(&e.content).map_or(0, |b| b.len());
+    let mid: Vec<Export> = fx
+        .shapes
         .iter()
-        .flatten()
-        .map(|v| serde_json::to_vec(&v.content).map_or(0, |b| b.len()))
-        .sum();
-    let started = Instant::now();
-    for versions in batches {
-        ingest::record_policy_versions(
-            &fx.db,
-            None,
-            &tenant,
-            PolicyVersions {
-                captured_at: Utc::now(),
-                versions,
-            },
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .filter(|e| (4_096..=12_288).contains(&size(e)))
+        .cloned()
+        .collect();
+    for (label, shapes) in [("corpus mix", &fx.shapes), ("about 8 KB", &mid)] {
+        anyhow::ensure!(!shapes.is_empty(), "no corpus shapes for {label}");
+        let tenant = new_tenant(fx, &format!("ingestion {label}")).await?;
+        let batches: Vec<Vec<PolicyVersionInput>> = (0..docs)
+            .collect::<Vec<_>>()
+            .chunks(1_000)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|&i| {
+                        let (policy_type, external_id, _, content) =
+                            vary(&shapes[i % shapes.len()], i, false);
+                        PolicyVersionInput {
+                            policy_type,
+                            external_id,
+                            content,
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let bytes: usize = batches
+            .iter()
+            .flatten()
+            .map(|v| serde_json::to_vec(&v.content).map_or(0, |b| b.len()))
+            .sum();
+        let started = Instant::now();
+        for versions in batches {
+            ingest::record_policy_versions(
+                &fx.db,
+                None,
+                &tenant,
+                PolicyVersions {
+                    captured_at: Utc::now(),
+                    versions,
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        table.row(
+            format!(
+                "ingestion, {label}: {docs} policy versions (avg {:.1} KB), normalize + hash + store",
+                bytes as f64 / docs.max(1) as f64 / 1024.0
+            ),
+            format!(
+                "{:.0} docs/s, {:.1} MB/s ({secs:.2} s)",
+                docs as f64 / secs,
+                bytes as f64 / secs / 1_048_576.0
+            ),
+        );
     }
-    let secs = started.elapsed().as_secs_f64();
-    table.row(
-        format!(
-            "ingestion: {docs} policy versions (avg {:.1} KB), normalize + hash + store",
-            bytes as f64 / docs.max(1) as f64 / 1024.0
-        ),
-        format!("{:.0} docs/s ({secs:.2} s)", docs as f64 / secs),
-    );
     Ok(())
 }
 
-/// Runs queued jobs on a metered handle: (seconds, statements, peak RSS MB).
+/// Runs the queued job in a child process (this bench, `--worker-for`):
+/// (seconds, statements, the child's peak RSS in MB).
 async fn measured_drain(fx: &Fixture) -> Result<(f64, u64, f64)> {
-    let (db, statements) = metered(&fx.db);
-    reset_peak_rss();
-    let started = Instant::now();
-    let executed = worker::drain(&db, &worker::WorkerSettings::default()).await?;
-    let secs = started.elapsed().as_secs_f64();
-    anyhow::ensure!(executed == 1, "expected one run, executed {executed}");
-    Ok((secs, statements.load(Ordering::Relaxed), peak_rss_mb()))
+    let output = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("--worker-for")
+        .arg(&fx.url)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await?;
+    anyhow::ensure!(output.status.success(), "the worker process failed");
+    let cost: WorkerCost = serde_json::from_slice(&output.stdout)?;
+    anyhow::ensure!(
+        cost.executed == 1,
+        "expected one run, executed {}",
+        cost.executed
+    );
+    Ok((cost.secs, cost.statements, cost.peak_rss_mb))
 }
 
 async fn capture_and_compare(
@@ -408,11 +471,12 @@ async fn capture_and_compare(
     queue::enqueue(&fx.db, capture::new_run(&profile, &source, None)).await?;
     let (secs, statements, rss) = measured_drain(fx).await?;
     table.row(
-        format!("capture {size}: wall / subjects/s / statements / peak RSS"),
+        format!("capture {size}: wall / subjects/s / statements (per 1k) / worker peak RSS"),
         format!(
-            "{:.0} ms / {:.0} / {statements} / {rss:.0} MB",
+            "{:.0} ms / {:.0} / {statements} ({:.1}) / {rss:.0} MB",
             secs * 1000.0,
-            size as f64 / secs
+            size as f64 / secs,
+            statements as f64 * 1000.0 / size as f64
         ),
     );
 
@@ -434,7 +498,9 @@ async fn capture_and_compare(
         done.summary_counts
     );
     table.row(
-        format!("compare {size} (1% drift): wall / subjects/s / statements (per 1k) / peak RSS"),
+        format!(
+            "compare {size} (1% drift): wall / subjects/s / statements (per 1k) / worker peak RSS"
+        ),
         format!(
             "{:.0} ms / {:.0} / {statements} ({:.1}) / {rss:.0} MB",
             secs * 1000.0,
