@@ -68,6 +68,9 @@ struct Args {
     // `cargo bench` passes `--bench`.
     #[arg(long, hide = true)]
     bench: bool,
+    /// Keep the PostgreSQL database `drift_bench` afterwards, to inspect it.
+    #[arg(long)]
+    keep_db: bool,
     /// Internal: run the queued jobs of this database in this process and
     /// print what they cost, so that peak RSS is a worker's, not the bench's.
     #[arg(long, hide = true)]
@@ -116,9 +119,11 @@ fn main() -> Result<()> {
                 .await?;
             let url = format!("{}/drift_bench", args.postgres);
             tables.push(run_backend("PostgreSQL", &url, &args).await?);
-            admin
-                .execute_unprepared("DROP DATABASE IF EXISTS drift_bench WITH (FORCE)")
-                .await?;
+            if !args.keep_db {
+                admin
+                    .execute_unprepared("DROP DATABASE IF EXISTS drift_bench WITH (FORCE)")
+                    .await?;
+            }
         }
         print_tables(&args, &tables);
         Ok(())
@@ -186,20 +191,48 @@ struct WorkerCost {
     statements: u64,
     peak_rss_mb: f64,
     executed: usize,
+    /// The statement shapes that took the most database time: (SQL prefix,
+    /// count, milliseconds). Printed with `BENCH_STATEMENTS=1`.
+    top_statements: Vec<(String, u64, f64)>,
 }
 
 /// The child side of `measured_drain`: a fresh process, like a server's
 /// worker, that connects, runs what is queued and reports.
 async fn drain_as_worker(url: &str) -> Result<()> {
     let db = drift_engine::db::connect(url).await?;
-    let (db, statements) = metered(&db);
+    let (mut db, statements) = metered(&db);
+    // Where the database time goes: total time per statement shape.
+    let by_shape: Arc<std::sync::Mutex<std::collections::HashMap<String, (u64, Duration)>>> =
+        Arc::default();
+    let sink = by_shape.clone();
+    let counter = statements.clone();
+    db.set_metric_callback(move |info| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        let shape: String = info.statement.sql.chars().take(90).collect();
+        if let Ok(mut map) = sink.lock() {
+            let entry = map.entry(shape).or_default();
+            entry.0 += 1;
+            entry.1 += info.elapsed;
+        }
+    });
     let started = Instant::now();
     let executed = worker::drain(&db, &worker::WorkerSettings::default()).await?;
+    let mut top_statements: Vec<(String, u64, f64)> = by_shape
+        .lock()
+        .map(|map| {
+            map.iter()
+                .map(|(shape, (n, total))| (shape.clone(), *n, total.as_secs_f64() * 1000.0))
+                .collect()
+        })
+        .unwrap_or_default();
+    top_statements.sort_by(|a, b| b.2.total_cmp(&a.2));
+    top_statements.truncate(6);
     let cost = WorkerCost {
         secs: started.elapsed().as_secs_f64(),
         statements: statements.load(Ordering::Relaxed),
         peak_rss_mb: peak_rss_mb(),
         executed,
+        top_statements,
     };
     println!("{}", serde_json::to_string(&cost)?);
     Ok(())
@@ -428,7 +461,6 @@ async fn measured_drain(fx: &Fixture) -> Result<(f64, u64, f64)> {
     let output = tokio::process::Command::new(std::env::current_exe()?)
         .arg("--worker-for")
         .arg(&fx.url)
-        .stderr(std::process::Stdio::inherit())
         .output()
         .await?;
     anyhow::ensure!(output.status.success(), "the worker process failed");
@@ -438,6 +470,11 @@ async fn measured_drain(fx: &Fixture) -> Result<(f64, u64, f64)> {
         "expected one run, executed {}",
         cost.executed
     );
+    if std::env::var_os("BENCH_STATEMENTS").is_some() {
+        for (shape, n, ms) in &cost.top_statements {
+            eprintln!("    {ms:>9.1} ms {n:>5}x  {shape}");
+        }
+    }
     Ok((cost.secs, cost.statements, cost.peak_rss_mb))
 }
 
