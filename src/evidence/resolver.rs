@@ -103,16 +103,19 @@ fn subjects_json(chunk: &[&SubjectRef]) -> serde_json::Value {
     )
 }
 
-/// `FROM` the chunk's subjects `JOIN` a tenant table on its subject columns:
-/// one index probe per subject. PostgreSQL planned the `IN` lists that
-/// SQLite searches well (500 parameters each) as a filter over every row of
-/// the tenant's type whenever its statistics lagged a bulk ingestion: a
-/// compare of 100,000 subjects took minutes.
-fn pg_subject_join(table: &str, alias: &str) -> String {
+/// `SELECT columns` of a tenant table's rows for the chunk's subjects
+/// (`$1` tenant, `$2` the subjects as JSON): one index probe per subject.
+/// PostgreSQL planned the `IN` lists that SQLite searches well (500
+/// parameters each) as a filter over every row of the tenant's type, and a
+/// plain join as a hash join over all the tenant's rows, whenever its
+/// statistics lagged a bulk ingestion: a compare of 100,000 subjects took
+/// minutes. A LATERAL subquery (kept apart by OFFSET 0) can only be probed.
+fn pg_subject_lookup(table: &str, columns: &str, condition: &str) -> String {
     format!(
-        "FROM jsonb_to_recordset($2::jsonb) AS s(t text, e text) \
-         JOIN {table} {alias} ON {alias}.tenant_id = $1 \
-         AND {alias}.policy_type = s.t AND {alias}.external_id = s.e"
+        "SELECT {columns} FROM jsonb_to_recordset($2::jsonb) AS s(t text, e text) \
+         CROSS JOIN LATERAL (SELECT {columns} FROM {table} x \
+         WHERE x.tenant_id = $1 AND x.policy_type = s.t AND x.external_id = s.e {condition} \
+         OFFSET 0) x"
     )
 }
 
@@ -131,10 +134,10 @@ impl ContentProvider {
         warnings: &mut Vec<EvidenceWarning>,
     ) -> Result<HashMap<SubjectRef, Evidence>, DbErr> {
         let rows: Vec<VersionRow> = if db.get_database_backend() == DbBackend::Postgres {
-            let sql = format!(
-                "SELECT v.id, v.policy_type, v.external_id, v.captured_at, v.operation_run_id, \
-                 v.content_hash {} AND ($3::timestamptz IS NULL OR v.captured_at >= $3)",
-                pg_subject_join("policy_versions", "v")
+            let sql = pg_subject_lookup(
+                "policy_versions",
+                "id, policy_type, external_id, captured_at, operation_run_id, content_hash",
+                "AND ($3::timestamptz IS NULL OR x.captured_at >= $3)",
             );
             let values: [sea_orm::Value; 3] = [
                 tenant_id.into(),
@@ -292,10 +295,10 @@ impl MetaProvider {
         chunk: &[&SubjectRef],
     ) -> Result<HashMap<SubjectRef, Evidence>, DbErr> {
         let rows: Vec<MetaRow> = if db.get_database_backend() == DbBackend::Postgres {
-            let sql = format!(
-                "SELECT i.policy_type, i.external_id, i.meta_hash, i.last_seen_at, \
-                 i.last_seen_operation_run_id {}",
-                pg_subject_join("inventory_items", "i")
+            let sql = pg_subject_lookup(
+                "inventory_items",
+                "policy_type, external_id, meta_hash, last_seen_at, last_seen_operation_run_id",
+                "",
             );
             let values: [sea_orm::Value; 2] = [tenant_id.into(), subjects_json(chunk).into()];
             MetaRow::find_by_statement(Statement::from_sql_and_values(
