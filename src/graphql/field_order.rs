@@ -4,73 +4,41 @@
 //! each into the response as it completes, so a field that waits on the
 //! database (a lazy `totalCount`, a DataLoader) can land after fields asked
 //! for later. The spec wants the selection order (7.2.2, "Serialized Map
-//! Ordering"), and people reading GraphiQL expect it. This extension puts each
-//! object's keys back in the order of its selection set, fragments included.
+//! Ordering"), and people reading GraphiQL expect it. The HTTP layer puts
+//! each object's keys back in the order of its selection set, fragments
+//! included.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
-};
 use async_graphql::indexmap::IndexMap;
+use async_graphql::parser::parse_query;
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, Selection, SelectionSet,
 };
-use async_graphql::{Name, Response, ServerResult, Value, Variables};
+use async_graphql::{Name, Response, Value};
 
-pub struct FieldOrder;
-
-impl ExtensionFactory for FieldOrder {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(FieldOrderExtension::default())
+/// Puts `response.data` in the order of the operation's selection sets.
+/// Called on the way out of HTTP, after execution: as a schema extension it
+/// sent every field through the extension's resolve path, which cost more
+/// than the page itself. Parsing the query again takes microseconds.
+pub fn in_selection_order(response: &mut Response, query: &str, operation_name: Option<&str>) {
+    if matches!(response.data, Value::Null) {
+        return;
     }
-}
-
-#[derive(Default)]
-struct FieldOrderExtension {
-    document: Mutex<Option<ExecutableDocument>>,
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for FieldOrderExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        if let Ok(mut slot) = self.document.lock() {
-            *slot = Some(document.clone());
-        }
-        Ok(document)
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
-        let document = self.document.lock().ok().and_then(|mut d| d.take());
-        if let Some(document) = document {
-            let operation = match &document.operations {
-                DocumentOperations::Single(op) => Some(op),
-                DocumentOperations::Multiple(ops) => match operation_name {
-                    Some(name) => ops.get(name),
-                    None if ops.len() == 1 => ops.values().next(),
-                    None => None,
-                },
-            };
-            if let Some(operation) = operation {
-                let data = std::mem::take(&mut response.data);
-                response.data = reorder(data, &[&operation.node.selection_set.node], &document);
-            }
-        }
-        response
+    let Ok(document) = parse_query(query) else {
+        return;
+    };
+    let operation = match &document.operations {
+        DocumentOperations::Single(op) => Some(op),
+        DocumentOperations::Multiple(ops) => match operation_name {
+            Some(name) => ops.get(name),
+            None if ops.len() == 1 => ops.values().next(),
+            None => None,
+        },
+    };
+    if let Some(operation) = operation {
+        let data = std::mem::take(&mut response.data);
+        response.data = reorder(data, &[&operation.node.selection_set.node], &document);
     }
 }
 

@@ -36,7 +36,6 @@ pub fn build_schema(
     .data(notifier)
     .limit_depth(limits.depth)
     .limit_complexity(limits.complexity)
-    .extension(field_order::FieldOrder)
     .finish()
 }
 

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::auth::{Viewer, tokens};
-use crate::graphql::{RequestAuth, errors::ensure_code, insert_request_data};
+use crate::graphql::{RequestAuth, errors::ensure_code, field_order, insert_request_data};
 
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     if let Some(len) = headers
@@ -111,16 +111,19 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
         Err(response) => return *response,
     };
     let mut batch = batch;
+    let mut operations = Vec::new();
     for request in batch.iter_mut() {
         insert_request_data(&mut request.data, auth.clone(), &state.db);
+        operations.push((request.query.clone(), request.operation_name.clone()));
     }
     let mut response = state.schema.execute_batch(batch).await;
-    match &mut response {
-        BatchResponse::Single(r) => r.errors.iter_mut().for_each(ensure_code),
-        BatchResponse::Batch(rs) => rs
-            .iter_mut()
-            .flat_map(|r| r.errors.iter_mut())
-            .for_each(ensure_code),
+    let responses: Vec<&mut async_graphql::Response> = match &mut response {
+        BatchResponse::Single(r) => vec![r],
+        BatchResponse::Batch(rs) => rs.iter_mut().collect(),
+    };
+    for (r, (query, operation_name)) in responses.into_iter().zip(&operations) {
+        r.errors.iter_mut().for_each(ensure_code);
+        field_order::in_selection_order(r, query, operation_name.as_deref());
     }
     let codes = match &response {
         BatchResponse::Single(r) => r.errors.iter().collect::<Vec<_>>(),
