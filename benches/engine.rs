@@ -676,21 +676,18 @@ async fn findings_page(
         })
         .await
     });
-    let client = reqwest::Client::new();
-    let url = format!("http://{addr}/graphql");
-    let query = page_query(false);
-    let post = |after: Option<String>| {
-        client
-            .post(&url)
-            .bearer_auth(token)
-            .json(&json!({"query": query, "variables": {"t": tenant_gid, "after": after}}))
-            .send()
+    let pages = PageClient {
+        client: reqwest::Client::new(),
+        url: format!("http://{addr}/graphql"),
+        token: token.to_owned(),
+        query: page_query(false),
+        tenant: tenant_gid.clone(),
     };
     let mut samples = Vec::new();
     let mut after: Option<String> = None;
     for _ in 0..300 {
         let started = Instant::now();
-        let body: Value = post(after.clone()).await?.json().await?;
+        let body = pages.page(after.clone()).await?;
         samples.push(started.elapsed());
         anyhow::ensure!(body.get("errors").is_none(), "{body}");
         after = next_cursor(&body["data"]);
@@ -705,37 +702,18 @@ async fn findings_page(
     let deadline = Instant::now() + Duration::from_secs(args.load_secs);
     let mut tasks = Vec::new();
     for c in 0..args.clients {
-        let client = client.clone();
-        let url = url.clone();
-        let query = query.clone();
-        let token = token.to_owned();
-        let tenant_gid = tenant_gid.clone();
+        let pages = pages.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut after: Option<String> = None;
             let mut failures = 0u64;
             // Clients start at different depths.
             for _ in 0..c {
-                let body: Value = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .json(&json!({"query": query, "variables": {"t": tenant_gid, "after": after}}))
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
-                after = next_cursor(&body["data"]);
+                after = next_cursor(&pages.page(after).await?["data"]);
             }
             while Instant::now() < deadline {
                 let started = Instant::now();
-                let body: Value = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .json(&json!({"query": query, "variables": {"t": tenant_gid, "after": after}}))
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
+                let body = pages.page(after).await?;
                 latencies.push(started.elapsed());
                 if body.get("errors").is_some() {
                     failures += 1;
@@ -770,6 +748,30 @@ async fn findings_page(
     let _ = stop.send(());
     server.await??;
     Ok(())
+}
+
+/// One findings page over HTTP.
+#[derive(Clone)]
+struct PageClient {
+    client: reqwest::Client,
+    url: String,
+    token: String,
+    query: String,
+    tenant: String,
+}
+
+impl PageClient {
+    async fn page(&self, after: Option<String>) -> Result<Value> {
+        Ok(self
+            .client
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .json(&json!({"query": self.query, "variables": {"t": self.tenant, "after": after}}))
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
 }
 
 fn page_query(with_total: bool) -> String {
