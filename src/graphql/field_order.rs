@@ -66,7 +66,7 @@ fn reorder(value: Value, sets: &[&SelectionSet], document: &ExecutableDocument) 
                 }
             }
             for key in keys {
-                if let Some(child) = map.shift_remove(key) {
+                if let Some(child) = map.swap_remove(key) {
                     let child_sets: Vec<&SelectionSet> = fields
                         .iter()
                         .filter(|(k, _)| *k == key)
