@@ -123,10 +123,32 @@ pub fn new_current_state_loader(db: DatabaseConnection) -> CurrentStateLoader {
     )
 }
 
-/// Fills the loaders, one batch per relation, with what the selected fields
-/// of a page of findings will ask for. Without it, the loaders' batching
-/// window can split a large page into several batches; with it, a page
-/// costs the same number of statements at any size.
+/// Loads `keys` (deduplicated) straight through the loader and feeds the
+/// result into the request's cache, so the fields that ask for them later
+/// are answered from it.
+async fn prime<K>(loaders: &Loaders, keys: Vec<K>) -> Result<(), DbErr>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    ByIdLoader: Loader<K, Error = DbErr>,
+{
+    let keys: Vec<K> = keys
+        .into_iter()
+        .collect::<std::collections::HashSet<K>>()
+        .into_iter()
+        .collect();
+    if !keys.is_empty() {
+        let found = loaders.loader().load(&keys).await?;
+        loaders.feed_many(found).await;
+    }
+    Ok(())
+}
+
+/// Fills the loaders, one statement per relation, with what the selected
+/// fields of a page of findings will ask for. The statements go straight to
+/// the loader, independent ones concurrently: through `load_many`, each
+/// relation waited out the DataLoader's batching window (1 ms) in turn, and
+/// without priming a large page could be split into several batches. With
+/// it, a page costs the same number of statements at any size.
 pub async fn prime_findings(
     ctx: &async_graphql::Context<'_>,
     findings: &[&entity::finding::Model],
@@ -136,30 +158,8 @@ pub async fn prime_findings(
     }
     let node = ctx.look_ahead().field("edges").field("node");
     let loaders = ctx.data_unchecked::<Loaders>();
-    if node.field("tenant").exists() {
-        loaders
-            .load_many(findings.iter().map(|f| TenantId(f.tenant_id)))
-            .await?;
-    }
-    if node.field("baselineProfile").exists() {
-        loaders
-            .load_many(
-                findings
-                    .iter()
-                    .map(|f| BaselineProfileId(f.baseline_profile_id)),
-            )
-            .await?;
-    }
-    if node.field("baselineSnapshot").exists() {
-        loaders
-            .load_many(
-                findings
-                    .iter()
-                    .map(|f| BaselineSnapshotId(f.baseline_snapshot_id)),
-            )
-            .await?;
-    }
     let sides = ["baseline", "current"];
+    let wants = |field: &str| node.field(field).exists();
     let run_fields: Vec<_> = sides
         .iter()
         .map(|side| {
@@ -168,7 +168,39 @@ pub async fn prime_findings(
                 .field("observedOperationRun")
         })
         .collect();
-    if run_fields.iter().any(|f| f.exists()) {
+    let wants_runs = run_fields.iter().any(|f| f.exists());
+    let wants_initiators = run_fields.iter().any(|f| f.field("initiator").exists());
+    let tenants = async {
+        if wants("tenant") {
+            let ids = findings.iter().map(|f| TenantId(f.tenant_id)).collect();
+            prime(loaders, ids).await?;
+        }
+        Ok(())
+    };
+    let profiles = async {
+        if wants("baselineProfile") {
+            let ids = findings
+                .iter()
+                .map(|f| BaselineProfileId(f.baseline_profile_id))
+                .collect();
+            prime(loaders, ids).await?;
+        }
+        Ok(())
+    };
+    let snapshots = async {
+        if wants("baselineSnapshot") {
+            let ids = findings
+                .iter()
+                .map(|f| BaselineSnapshotId(f.baseline_snapshot_id))
+                .collect();
+            prime(loaders, ids).await?;
+        }
+        Ok(())
+    };
+    let runs = async {
+        if !wants_runs {
+            return Ok(());
+        }
         let run_ids: Vec<OperationRunId> = findings
             .iter()
             .flat_map(|f| {
@@ -179,21 +211,24 @@ pub async fn prime_findings(
             .flatten()
             .map(OperationRunId)
             .collect();
+        prime(loaders, run_ids.clone()).await?;
+        // A run's fields check access to its tenant, and may name its initiator.
         let runs = loaders.load_many(run_ids).await?;
-        loaders
-            .load_many(runs.values().map(|r| TenantId(r.tenant_id)))
-            .await?;
-        if run_fields.iter().any(|f| f.field("initiator").exists()) {
-            loaders
-                .load_many(
-                    runs.values()
-                        .filter_map(|r| r.initiator_user_id)
-                        .map(UserId),
-                )
-                .await?;
+        let tenant_ids = runs.values().map(|r| TenantId(r.tenant_id)).collect();
+        let user_ids = runs
+            .values()
+            .filter(|_| wants_initiators)
+            .filter_map(|r| r.initiator_user_id)
+            .map(UserId)
+            .collect();
+        let tenants = prime(loaders, tenant_ids);
+        let initiators = prime(loaders, user_ids);
+        futures_util::try_join!(tenants, initiators).map(|_| ())
+    };
+    let blobs = async {
+        if !wants("settingChanges") {
+            return Ok(());
         }
-    }
-    if node.field("settingChanges").exists() {
         let hashes: Vec<BlobHash> = findings
             .iter()
             .flat_map(|f| {
@@ -204,7 +239,8 @@ pub async fn prime_findings(
                 })
             })
             .collect();
-        loaders.load_many(hashes).await?;
-    }
+        prime(loaders, hashes).await
+    };
+    futures_util::try_join!(tenants, profiles, snapshots, runs, blobs)?;
     Ok(())
 }
