@@ -3,6 +3,7 @@
 //! the request that filled them.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::{
@@ -17,14 +18,16 @@ pub struct ByIdLoader {
     db: DatabaseConnection,
 }
 
-/// One `Loader` impl per (key, entity): `WHERE id IN (keys)`.
+/// One `Loader` impl per (key, entity): `WHERE id IN (keys)`. Values are
+/// shared: every hit on the request's cache hands out the same row, so a
+/// run's context JSON is not deep-copied for each finding that names it.
 macro_rules! by_id {
     ($key:ident, $entity:ident) => {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub struct $key(pub i64);
 
         impl Loader<$key> for ByIdLoader {
-            type Value = $entity::Model;
+            type Value = Arc<$entity::Model>;
             type Error = DbErr;
 
             async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, Self::Error> {
@@ -32,7 +35,10 @@ macro_rules! by_id {
                     .filter($entity::Column::Id.is_in(keys.iter().map(|k| k.0)))
                     .all(&self.db)
                     .await?;
-                Ok(rows.into_iter().map(|m| ($key(m.id), m)).collect())
+                Ok(rows
+                    .into_iter()
+                    .map(|m| ($key(m.id), Arc::new(m)))
+                    .collect())
             }
         }
     };

@@ -30,7 +30,7 @@ async fn plan(db: &DatabaseConnection, statement: &Statement) -> String {
 }
 
 #[tokio::test]
-async fn the_resolver_reads_content_evidence_from_its_covering_index() {
+async fn the_resolver_reads_evidence_from_its_covering_indexes() {
     let test_db = TestDb::new().await;
     if test_db.is_postgres {
         eprintln!("n/a on PostgreSQL: plans depend on statistics");
@@ -73,6 +73,10 @@ async fn the_resolver_reads_content_evidence_from_its_covering_index() {
     assert!(
         meta_plan.starts_with("SEARCH") && !meta_plan.contains("SCAN"),
         "{meta_plan}"
+    );
+    assert!(
+        meta_plan.contains("USING COVERING INDEX idx_inventory_evidence"),
+        "the meta provider must not read the rows (their meta documents): {meta_plan}"
     );
 }
 

@@ -294,5 +294,5 @@ async fn start(
         },
     )
     .await?;
-    Ok(OperationRun(run))
+    Ok(OperationRun(run.into()))
 }

@@ -101,7 +101,7 @@ impl EvidenceMutation {
         };
         let run =
             ingest::record_inventory_sync(ctx.db(), Some(viewer.user.id), &tenant, sync).await?;
-        Ok(OperationRun(run))
+        Ok(OperationRun(run.into()))
     }
 
     /// Records captured policy payloads as content evidence (needs
@@ -131,6 +131,6 @@ impl EvidenceMutation {
         };
         let run = ingest::record_policy_versions(ctx.db(), Some(viewer.user.id), &tenant, versions)
             .await?;
-        Ok(OperationRun(run))
+        Ok(OperationRun(run.into()))
     }
 }

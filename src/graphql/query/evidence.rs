@@ -80,7 +80,7 @@ impl EvidenceQuery {
             ctx.db(),
             select,
             connection::runs_newest_first(),
-            OperationRun,
+            OperationRun::from,
             PageArgs::new(first, after, last, before),
         )
         .await?)
@@ -105,5 +105,5 @@ pub async fn load_run(ctx: &Context<'_>, run_id: i64) -> Result<OperationRun, Er
         Error::NotFound(_) => Error::NotFound("operation run"),
         other => other,
     })?;
-    Ok(OperationRun(run))
+    Ok(OperationRun(run.into()))
 }

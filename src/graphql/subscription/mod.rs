@@ -66,7 +66,7 @@ impl Subscription {
                     if watch.last != Some(state) {
                         watch.last = Some(state);
                         watch.done = run.status == RunStatus::Completed;
-                        return Some((OperationRun(run), watch));
+                        return Some((OperationRun(run.into()), watch));
                     }
                     tokio::time::sleep(POLL).await;
                 }

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{
@@ -122,7 +124,7 @@ impl BaselineProfile {
             .await
             .map_err(Error::from)?
             .ok_or(Error::NotFound("workspace"))?;
-        Ok(Workspace(ws))
+        Ok(Workspace(Arc::unwrap_or_clone(ws)))
     }
 
     /// The tenants this profile is compared on that the caller may see.

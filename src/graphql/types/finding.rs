@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::finding;
@@ -183,7 +185,7 @@ impl Finding {
             .load_one(BaselineProfileId(self.0.baseline_profile_id))
             .await
             .map_err(Error::from)?;
-        Ok(profile.map(BaselineProfile))
+        Ok(profile.map(|p| BaselineProfile(Arc::unwrap_or_clone(p))))
     }
 
     async fn baseline_snapshot(&self, ctx: &Context<'_>) -> Result<Option<BaselineSnapshot>> {
@@ -192,7 +194,7 @@ impl Finding {
             .load_one(BaselineSnapshotId(self.0.baseline_snapshot_id))
             .await
             .map_err(Error::from)?;
-        Ok(snapshot.map(BaselineSnapshot))
+        Ok(snapshot.map(|s| BaselineSnapshot(Arc::unwrap_or_clone(s))))
     }
 
     /// Setting-level differences, from the stored normalized content of both
@@ -259,7 +261,7 @@ impl Finding {
             .load_one(TenantId(self.0.tenant_id))
             .await
             .map_err(Error::from)?;
-        Ok(tenant.map(super::Tenant))
+        Ok(tenant.map(|t| super::Tenant(Arc::unwrap_or_clone(t))))
     }
 
     /// The raw evidence document (`change_type`, `baseline`, `current`).

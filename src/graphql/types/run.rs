@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_graphql::{Context, Enum, ID, Json, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::operation_run;
@@ -186,7 +188,13 @@ fn warnings_of(section: &Value) -> Vec<EvidenceWarning> {
 }
 
 /// A long-running or auditable job: sync, capture, compare, verification.
-pub struct OperationRun(pub operation_run::Model);
+pub struct OperationRun(pub Arc<operation_run::Model>);
+
+impl From<operation_run::Model> for OperationRun {
+    fn from(run: operation_run::Model) -> Self {
+        OperationRun(Arc::new(run))
+    }
+}
 
 #[Object]
 impl OperationRun {
@@ -223,7 +231,7 @@ impl OperationRun {
             .load_one(UserId(user_id))
             .await
             .map_err(Error::from)?;
-        Ok(user.map(super::User))
+        Ok(user.map(|u| super::User(Arc::unwrap_or_clone(u))))
     }
 
     /// The findings this run produced or saw last, newest first.

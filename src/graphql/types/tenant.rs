@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::tenant;
@@ -106,6 +108,6 @@ impl Tenant {
             .await
             .map_err(Error::from)?
             .ok_or(Error::NotFound("workspace"))?;
-        Ok(Workspace(ws))
+        Ok(Workspace(Arc::unwrap_or_clone(ws)))
     }
 }

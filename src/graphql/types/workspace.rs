@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::{tenant, workspace, workspace_membership};
@@ -139,6 +141,6 @@ impl WorkspaceMember {
             .await
             .map_err(Error::from)?
             .ok_or(Error::NotFound("user"))?;
-        Ok(User(user))
+        Ok(User(Arc::unwrap_or_clone(user)))
     }
 }
