@@ -3,7 +3,7 @@
 //! releases them.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use entity::enums::{RunOutcome, RunType};
 use entity::operation_run;
@@ -54,12 +54,19 @@ pub enum Interrupted {
     ClaimLost,
 }
 
+/// Progress is written at most this often; the first and the final write
+/// always are. Each write is a commit: a compare of 100,000 subjects made
+/// 200 of them, one per chunk. Liveness does not depend on it (the
+/// heartbeat task beats on its own), only how fresh `progress` looks.
+const PROGRESS_WRITE_INTERVAL: Duration = Duration::from_millis(100);
+
 /// What a job sees of its run: identity, progress and cancellation.
 pub struct RunContext {
     pub db: DatabaseConnection,
     pub run: operation_run::Model,
     pub worker_id: String,
     shutdown: watch::Receiver<bool>,
+    last_progress_write: std::sync::Mutex<Option<Instant>>,
 }
 
 impl RunContext {
@@ -67,6 +74,21 @@ impl RunContext {
     pub async fn progress(&self, done: i64, total: i64) -> Result<(), JobError> {
         if *self.shutdown.borrow() {
             return Err(JobError::Interrupted(Interrupted::Shutdown));
+        }
+        let due = {
+            let mut last = self
+                .last_progress_write
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let due =
+                done >= total || last.is_none_or(|at| at.elapsed() >= PROGRESS_WRITE_INTERVAL);
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if !due {
+            return Ok(());
         }
         let held = queue::set_progress(&self.db, self.run.id, &self.worker_id, done, total).await?;
         if held {
@@ -215,6 +237,7 @@ async fn execute(
         run,
         worker_id: worker_id.to_owned(),
         shutdown,
+        last_progress_write: std::sync::Mutex::new(None),
     };
     let result = match run_type {
         RunType::BaselineCapture => capture::execute(&ctx).await,
