@@ -18,6 +18,13 @@ pub async fn connect_with(mut options: ConnectOptions) -> Result<DatabaseConnect
         .sqlx_logging(false);
     if options.get_url().starts_with("sqlite") {
         options.max_connections(1);
+        // In WAL mode NORMAL syncs the log at checkpoints, not at every
+        // commit (SQLite's documented choice for WAL): a power cut can lose
+        // the last commits but never corrupts the file, and every inventory
+        // sync, capture and compare chunk stops paying an fsync.
+        options.map_sqlx_sqlite_opts(|sqlite| {
+            sqlite.synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+        });
     } else if options.get_max_connections().is_none() {
         options.max_connections(16);
     }
