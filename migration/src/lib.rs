@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_initial;
 mod m20261125_000001_covering_evidence_index;
 mod m20261126_000001_covering_inventory_index;
+mod m20261126_000002_lz4_policy_documents;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261125_000001_covering_evidence_index::Migration),
             Box::new(m20261126_000001_covering_inventory_index::Migration),
+            Box::new(m20261126_000002_lz4_policy_documents::Migration),
         ]
     }
 }
