@@ -181,7 +181,7 @@ pub async fn prime_findings(
             let ids = findings.iter().map(|f| TenantId(f.tenant_id)).collect();
             prime(loaders, ids).await?;
         }
-        Ok(())
+        Ok::<(), DbErr>(())
     };
     let profiles = async {
         if wants("baselineProfile") {
@@ -191,7 +191,7 @@ pub async fn prime_findings(
                 .collect();
             prime(loaders, ids).await?;
         }
-        Ok(())
+        Ok::<(), DbErr>(())
     };
     let snapshots = async {
         if wants("baselineSnapshot") {
@@ -201,11 +201,11 @@ pub async fn prime_findings(
                 .collect();
             prime(loaders, ids).await?;
         }
-        Ok(())
+        Ok::<(), DbErr>(())
     };
     let runs = async {
         if !wants_runs {
-            return Ok(());
+            return Ok::<(), DbErr>(());
         }
         let run_ids: Vec<OperationRunId> = findings
             .iter()
@@ -227,13 +227,12 @@ pub async fn prime_findings(
             .filter_map(|r| r.initiator_user_id)
             .map(UserId)
             .collect();
-        let tenants = prime(loaders, tenant_ids);
-        let initiators = prime(loaders, user_ids);
-        futures_util::try_join!(tenants, initiators).map(|_| ())
+        prime(loaders, tenant_ids).await?;
+        prime(loaders, user_ids).await
     };
     let blobs = async {
         if !wants("settingChanges") {
-            return Ok(());
+            return Ok::<(), DbErr>(());
         }
         let hashes: Vec<BlobHash> = findings
             .iter()
@@ -247,6 +246,9 @@ pub async fn prime_findings(
             .collect();
         prime(loaders, hashes).await
     };
-    futures_util::try_join!(tenants, profiles, snapshots, runs, blobs)?;
-    Ok(())
+    tenants.await?;
+    profiles.await?;
+    snapshots.await?;
+    runs.await?;
+    blobs.await
 }
