@@ -151,10 +151,10 @@ where
 
 /// Fills the loaders, one statement per relation, with what the selected
 /// fields of a page of findings will ask for. The statements go straight to
-/// the loader, independent ones concurrently: through `load_many`, each
-/// relation waited out the DataLoader's batching window (1 ms) in turn, and
-/// without priming a large page could be split into several batches. With
-/// it, a page costs the same number of statements at any size.
+/// the loader: through `load_many`, each relation waited out the
+/// DataLoader's batching window (1 ms) in turn, and without priming a large
+/// page could be split into several batches. With it, a page costs the same
+/// number of statements at any size.
 pub async fn prime_findings(
     ctx: &async_graphql::Context<'_>,
     findings: &[&entity::finding::Model],
@@ -176,37 +176,26 @@ pub async fn prime_findings(
         .collect();
     let wants_runs = run_fields.iter().any(|f| f.exists());
     let wants_initiators = run_fields.iter().any(|f| f.field("initiator").exists());
-    let tenants = async {
-        if wants("tenant") {
-            let ids = findings.iter().map(|f| TenantId(f.tenant_id)).collect();
-            prime(loaders, ids).await?;
-        }
-        Ok::<(), DbErr>(())
-    };
-    let profiles = async {
-        if wants("baselineProfile") {
-            let ids = findings
-                .iter()
-                .map(|f| BaselineProfileId(f.baseline_profile_id))
-                .collect();
-            prime(loaders, ids).await?;
-        }
-        Ok::<(), DbErr>(())
-    };
-    let snapshots = async {
-        if wants("baselineSnapshot") {
-            let ids = findings
-                .iter()
-                .map(|f| BaselineSnapshotId(f.baseline_snapshot_id))
-                .collect();
-            prime(loaders, ids).await?;
-        }
-        Ok::<(), DbErr>(())
-    };
-    let runs = async {
-        if !wants_runs {
-            return Ok::<(), DbErr>(());
-        }
+    if wants("tenant") {
+        prime(
+            loaders,
+            findings.iter().map(|f| TenantId(f.tenant_id)).collect(),
+        )
+        .await?;
+    }
+    if wants("baselineProfile") {
+        let ids = findings
+            .iter()
+            .map(|f| BaselineProfileId(f.baseline_profile_id));
+        prime(loaders, ids.collect()).await?;
+    }
+    if wants("baselineSnapshot") {
+        let ids = findings
+            .iter()
+            .map(|f| BaselineSnapshotId(f.baseline_snapshot_id));
+        prime(loaders, ids.collect()).await?;
+    }
+    if wants_runs {
         let run_ids: Vec<OperationRunId> = findings
             .iter()
             .flat_map(|f| {
@@ -220,20 +209,20 @@ pub async fn prime_findings(
         prime(loaders, run_ids.clone()).await?;
         // A run's fields check access to its tenant, and may name its initiator.
         let runs = loaders.load_many(run_ids).await?;
-        let tenant_ids = runs.values().map(|r| TenantId(r.tenant_id)).collect();
-        let user_ids = runs
-            .values()
-            .filter(|_| wants_initiators)
-            .filter_map(|r| r.initiator_user_id)
-            .map(UserId)
-            .collect();
-        prime(loaders, tenant_ids).await?;
-        prime(loaders, user_ids).await
-    };
-    let blobs = async {
-        if !wants("settingChanges") {
-            return Ok::<(), DbErr>(());
+        prime(
+            loaders,
+            runs.values().map(|r| TenantId(r.tenant_id)).collect(),
+        )
+        .await?;
+        if wants_initiators {
+            let ids = runs
+                .values()
+                .filter_map(|r| r.initiator_user_id)
+                .map(UserId);
+            prime(loaders, ids.collect()).await?;
         }
+    }
+    if wants("settingChanges") {
         let hashes: Vec<BlobHash> = findings
             .iter()
             .flat_map(|f| {
@@ -244,11 +233,7 @@ pub async fn prime_findings(
                 })
             })
             .collect();
-        prime(loaders, hashes).await
-    };
-    tenants.await?;
-    profiles.await?;
-    snapshots.await?;
-    runs.await?;
-    blobs.await
+        prime(loaders, hashes).await?;
+    }
+    Ok(())
 }
