@@ -56,7 +56,7 @@ by_id!(OperationRunId, operation_run);
 pub struct BlobHash(pub String);
 
 impl Loader<BlobHash> for ByIdLoader {
-    type Value = evidence_blob::Model;
+    type Value = Arc<evidence_blob::Model>;
     type Error = DbErr;
 
     async fn load(&self, keys: &[BlobHash]) -> Result<HashMap<BlobHash, Self::Value>, Self::Error> {
@@ -66,7 +66,7 @@ impl Loader<BlobHash> for ByIdLoader {
             .await?;
         Ok(rows
             .into_iter()
-            .map(|m| (BlobHash(m.hash.clone()), m))
+            .map(|m| (BlobHash(m.hash.clone()), Arc::new(m)))
             .collect())
     }
 }
@@ -131,22 +131,26 @@ pub fn new_current_state_loader(db: DatabaseConnection) -> CurrentStateLoader {
 
 /// Loads `keys` (deduplicated) straight through the loader and feeds the
 /// result into the request's cache, so the fields that ask for them later
-/// are answered from it.
-async fn prime<K>(loaders: &Loaders, keys: Vec<K>) -> Result<(), DbErr>
+/// are answered from it. Returns what it found (shared values: cheap).
+async fn prime<K, V>(loaders: &Loaders, keys: Vec<K>) -> Result<HashMap<K, Arc<V>>, DbErr>
 where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
-    ByIdLoader: Loader<K, Error = DbErr>,
+    V: Send + Sync + 'static,
+    ByIdLoader: Loader<K, Value = Arc<V>, Error = DbErr>,
 {
     let keys: Vec<K> = keys
         .into_iter()
         .collect::<std::collections::HashSet<K>>()
         .into_iter()
         .collect();
-    if !keys.is_empty() {
-        let found = loaders.loader().load(&keys).await?;
-        loaders.feed_many(found).await;
+    if keys.is_empty() {
+        return Ok(HashMap::new());
     }
-    Ok(())
+    let found = loaders.loader().load(&keys).await?;
+    loaders
+        .feed_many(found.iter().map(|(k, v)| (k.clone(), v.clone())))
+        .await;
+    Ok(found)
 }
 
 /// Fills the loaders, one statement per relation, with what the selected
@@ -206,9 +210,8 @@ pub async fn prime_findings(
             .flatten()
             .map(OperationRunId)
             .collect();
-        prime(loaders, run_ids.clone()).await?;
         // A run's fields check access to its tenant, and may name its initiator.
-        let runs = loaders.load_many(run_ids).await?;
+        let runs = prime(loaders, run_ids).await?;
         prime(
             loaders,
             runs.values().map(|r| TenantId(r.tenant_id)).collect(),
