@@ -8,13 +8,14 @@ use chrono::{DateTime, Utc};
 use entity::enums::{RunOutcome, RunType};
 use entity::{evidence_blob, inventory_item, operation_run, policy_version, tenant};
 use rayon::prelude::*;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict, Query, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
+    ExprTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::{Value, json};
 
-use super::normalize::{self, Normalized, NotNormalizable};
+use super::normalize::{self, NotNormalizable};
 use super::{EvidenceWarning, meta, registry};
 use crate::audit::{self, Action};
 use crate::error::{Error, Result};
@@ -22,6 +23,9 @@ use crate::runs::{self, CompletedRun};
 
 /// Rows per INSERT statement.
 const INSERT_CHUNK: usize = 500;
+/// Policy versions per normalize-then-store step of an ingestion: small
+/// enough that normalizing the next step overlaps most of the writing.
+const PIPELINE_CHUNK: usize = 250;
 /// Warnings kept in a run's context; the rest are counted.
 const MAX_WARNINGS_KEPT: usize = 100;
 const MAX_KEY_LEN: usize = 400;
@@ -66,12 +70,12 @@ pub struct PolicyVersions {
     pub versions: Vec<PolicyVersionInput>,
 }
 
-/// `rows` in statements of at most `INSERT_CHUNK` rows, moved, not copied.
-fn in_chunks<T>(rows: Vec<T>) -> impl Iterator<Item = Vec<T>> {
+/// `rows` in chunks of at most `size`, moved, not copied.
+fn in_chunks<T>(rows: Vec<T>, size: usize) -> impl Iterator<Item = Vec<T>> {
     let mut rows = rows.into_iter().peekable();
     std::iter::from_fn(move || {
         rows.peek()?;
-        Some(rows.by_ref().take(INSERT_CHUNK).collect())
+        Some(rows.by_ref().take(size).collect())
     })
 }
 
@@ -364,124 +368,89 @@ pub async fn record_policy_versions(
             .map(|v| (v.policy_type.as_str(), v.external_id.as_str())),
     )?;
 
-    // Normalization is CPU work: keep it off the async workers, and spread
-    // a large batch over the cores.
-    let versions = input.versions;
-    let prepared = tokio::task::spawn_blocking(move || {
-        versions
-            .into_par_iter()
-            .with_min_len(16)
-            .map(|mut v| {
-                let result = normalize::normalize(&v.policy_type, &v.content);
-                normalize::redact_secrets(&v.policy_type, &mut v.content);
-                (v, result)
-            })
-            .collect::<Vec<(PolicyVersionInput, Result<Normalized, NotNormalizable>)>>()
-    })
-    .await
-    .map_err(Error::internal)?;
-
-    let mut warnings = unknown_type_warnings(prepared.iter().map(|(v, _)| v.policy_type.as_str()));
-    let mut not_normalizable = 0u64;
-    for (v, result) in &prepared {
-        if let Err(err) = result {
-            not_normalizable += 1;
-            warnings.push(EvidenceWarning {
-                policy_type: v.policy_type.clone(),
-                external_id: Some(v.external_id.clone()),
-                reason: err.to_string(),
-            });
-        }
-    }
-    let total = prepared.len() as u64;
-    let normalized = total - not_normalizable;
-    let outcome = match (normalized, not_normalizable) {
-        (_, 0) => RunOutcome::Succeeded,
-        (0, _) => RunOutcome::Failed,
-        _ => RunOutcome::PartiallySucceeded,
-    };
-    let warnings_total = warnings.len();
-    warnings.truncate(MAX_WARNINGS_KEPT);
-
+    // The run goes in first, so that versions can reference it; its outcome,
+    // warnings and counts are known once every chunk is normalized, and are
+    // written by `finish` in the same transaction.
+    let total = input.versions.len() as u64;
+    let mut warnings = unknown_type_warnings(input.versions.iter().map(|v| v.policy_type.as_str()));
     let txn = db.begin().await?;
-    let run = runs::insert_completed(
+    let mut run = runs::insert_completed(
         &txn,
         CompletedRun {
             workspace_id: tenant.workspace_id,
             tenant_id: tenant.id,
             run_type: RunType::PolicyCapture,
-            outcome,
+            outcome: RunOutcome::Pending,
             initiator_user_id: actor_user_id,
             run_identity_hash: runs::identity_hash(&[
                 "policy_capture",
                 &tenant.id.to_string(),
                 &input.captured_at.to_rfc3339(),
-                &started_at.timestamp_nanos_opt().unwrap_or_default().to_string(),
+                &started_at
+                    .timestamp_nanos_opt()
+                    .unwrap_or_default()
+                    .to_string(),
             ]),
             summary_counts: json!({}),
-            failure_summary: (not_normalizable > 0)
-                .then(|| json!({"reason_code": "not_normalizable", "versions_not_normalizable": not_normalizable})),
-            context: json!({"policy_capture": {
-                "captured_at": input.captured_at,
-                "warnings": warnings,
-                "warnings_total": warnings_total,
-            }}),
+            failure_summary: None,
+            context: json!({}),
             started_at,
             progress_total: total as i64,
         },
     )
     .await?;
 
-    // Blobs are content-addressed: each hash is stored once, ever. The
-    // documents move into their rows; a version is never copied whole.
-    let mut blob_hashes = HashSet::new();
-    let mut blobs = Vec::new();
-    let mut versions = Vec::with_capacity(prepared.len());
-    for (v, result) in prepared {
-        let (content_hash, normalize_warning) = match result {
-            Ok(n) => {
-                if blob_hashes.insert(n.hash.clone()) {
-                    blobs.push(evidence_blob::ActiveModel {
-                        hash: Set(n.hash.clone()),
-                        byte_size: Set(n.canonical.len() as i64),
-                        content: Set(n.value),
-                        created_at: Set(started_at),
-                    });
-                }
-                (Some(n.hash), None)
+    // Normalizing is CPU work and storing is database work: chunk k + 1 is
+    // normalized on the blocking pool (over every core) while chunk k is
+    // written.
+    let backend = txn.get_database_backend();
+    let mut chunks = in_chunks(input.versions, PIPELINE_CHUNK);
+    let mut next = chunks.next().map(spawn_prepare);
+    let mut stored_hashes = HashSet::new();
+    let (mut not_normalizable, mut blobs_total) = (0u64, 0u64);
+    while let Some(pending) = next.take() {
+        let prepared = pending.await.map_err(Error::internal)?;
+        next = chunks.next().map(spawn_prepare);
+        for v in &prepared {
+            if let Err(err) = &v.normalized {
+                not_normalizable += 1;
+                warnings.push(EvidenceWarning {
+                    policy_type: v.policy_type.clone(),
+                    external_id: Some(v.external_id.clone()),
+                    reason: err.to_string(),
+                });
             }
-            Err(e) => (None, Some(e.reason)),
-        };
-        versions.push(policy_version::ActiveModel {
-            tenant_id: Set(tenant.id),
-            policy_type: Set(v.policy_type),
-            external_id: Set(v.external_id),
-            captured_at: Set(input.captured_at),
-            operation_run_id: Set(Some(run.id)),
-            content: Set(v.content),
-            content_hash: Set(content_hash),
-            normalize_warning: Set(normalize_warning),
-            created_at: Set(started_at),
-            ..Default::default()
-        });
-    }
-    let blobs_total = blobs.len() as u64;
-    for chunk in in_chunks(blobs) {
-        evidence_blob::Entity::insert_many(chunk)
-            .on_conflict(
-                OnConflict::column(evidence_blob::Column::Hash)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    for chunk in in_chunks(versions) {
-        policy_version::Entity::insert_many(chunk)
-            .exec_without_returning(&txn)
-            .await?;
+        }
+        blobs_total +=
+            store_blobs(&txn, backend, &prepared, &mut stored_hashes, started_at).await?;
+        store_versions(
+            &txn,
+            backend,
+            prepared,
+            tenant.id,
+            run.id,
+            input.captured_at,
+            started_at,
+        )
+        .await?;
     }
 
+    let normalized = total - not_normalizable;
+    run.outcome = match (normalized, not_normalizable) {
+        (_, 0) => RunOutcome::Succeeded,
+        (0, _) => RunOutcome::Failed,
+        _ => RunOutcome::PartiallySucceeded,
+    };
+    run.failure_summary = (not_normalizable > 0).then(
+        || json!({"reason_code": "not_normalizable", "versions_not_normalizable": not_normalizable}),
+    );
+    let warnings_total = warnings.len();
+    warnings.truncate(MAX_WARNINGS_KEPT);
+    run.context = json!({"policy_capture": {
+        "captured_at": input.captured_at,
+        "warnings": warnings,
+        "warnings_total": warnings_total,
+    }});
     let counts = runs::summary_counts(&[
         ("versions_total", total),
         ("versions_normalized", normalized),
@@ -500,7 +469,165 @@ pub async fn record_policy_versions(
     .await
 }
 
-/// Records the final counts of an inline run, audits it, and commits.
+/// One policy version, ready to store: normalized, hashed and serialized.
+struct PreparedVersion {
+    policy_type: String,
+    external_id: String,
+    /// The payload with its secrets redacted, as JSON text.
+    content: String,
+    /// The content hash and the canonical JSON it was computed over.
+    normalized: Result<(String, String), NotNormalizable>,
+}
+
+/// Normalizes a chunk on the blocking pool, spread over the cores.
+fn spawn_prepare(
+    versions: Vec<PolicyVersionInput>,
+) -> tokio::task::JoinHandle<Vec<PreparedVersion>> {
+    tokio::task::spawn_blocking(move || {
+        versions
+            .into_par_iter()
+            .with_min_len(16)
+            .map(|mut v| {
+                let normalized = normalize::normalize(&v.policy_type, &v.content).and_then(|n| {
+                    // JCS output is UTF-8 by construction; the blob stores
+                    // those very bytes rather than serializing again.
+                    let canonical =
+                        String::from_utf8(n.canonical).map_err(|_| NotNormalizable {
+                            reason: "the canonical form is not UTF-8".to_owned(),
+                        })?;
+                    Ok((n.hash, canonical))
+                });
+                normalize::redact_secrets(&v.policy_type, &mut v.content);
+                PreparedVersion {
+                    content: v.content.to_string(),
+                    policy_type: v.policy_type,
+                    external_id: v.external_id,
+                    normalized,
+                }
+            })
+            .collect()
+    })
+}
+
+/// JSON text as a value of a JSON column: PostgreSQL parses it into jsonb,
+/// SQLite stores the text.
+fn json_text(backend: DbBackend, text: String) -> SimpleExpr {
+    let value = SimpleExpr::val(text);
+    if backend == DbBackend::Postgres {
+        value.cast_as("jsonb")
+    } else {
+        value
+    }
+}
+
+/// Stores the blobs of a chunk that are not stored yet. Blobs are
+/// content-addressed, each hash once, ever: hashes this call already wrote or
+/// the database already holds are skipped before any content is sent, so an
+/// unchanged policy costs one index probe, not a document.
+async fn store_blobs(
+    txn: &DatabaseTransaction,
+    backend: DbBackend,
+    chunk: &[PreparedVersion],
+    stored: &mut HashSet<String>,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let mut fresh: Vec<(&str, &str)> = Vec::new();
+    for v in chunk {
+        if let Ok((hash, canonical)) = &v.normalized
+            && stored.insert(hash.clone())
+        {
+            fresh.push((hash, canonical));
+        }
+    }
+    if fresh.is_empty() {
+        return Ok(0);
+    }
+    let existing: HashSet<String> = evidence_blob::Entity::find()
+        .select_only()
+        .column(evidence_blob::Column::Hash)
+        .filter(evidence_blob::Column::Hash.is_in(fresh.iter().map(|(h, _)| *h)))
+        .into_tuple::<String>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .collect();
+    fresh.retain(|(hash, _)| !existing.contains(*hash));
+    if fresh.is_empty() {
+        return Ok(0);
+    }
+    let mut insert = Query::insert();
+    insert.into_table(evidence_blob::Entity).columns([
+        evidence_blob::Column::Hash,
+        evidence_blob::Column::ByteSize,
+        evidence_blob::Column::Content,
+        evidence_blob::Column::CreatedAt,
+    ]);
+    for (hash, canonical) in &fresh {
+        insert
+            .values([
+                (*hash).into(),
+                (canonical.len() as i64).into(),
+                json_text(backend, (*canonical).to_owned()),
+                now.into(),
+            ])
+            .map_err(Error::internal)?;
+    }
+    // Another writer may store the same hash meanwhile.
+    insert.on_conflict(
+        OnConflict::column(evidence_blob::Column::Hash)
+            .do_nothing()
+            .to_owned(),
+    );
+    txn.execute(&insert).await?;
+    Ok(fresh.len() as u64)
+}
+
+async fn store_versions(
+    txn: &DatabaseTransaction,
+    backend: DbBackend,
+    chunk: Vec<PreparedVersion>,
+    tenant_id: i64,
+    run_id: i64,
+    captured_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut insert = Query::insert();
+    insert.into_table(policy_version::Entity).columns([
+        policy_version::Column::TenantId,
+        policy_version::Column::PolicyType,
+        policy_version::Column::ExternalId,
+        policy_version::Column::CapturedAt,
+        policy_version::Column::OperationRunId,
+        policy_version::Column::Content,
+        policy_version::Column::ContentHash,
+        policy_version::Column::NormalizeWarning,
+        policy_version::Column::CreatedAt,
+    ]);
+    for v in chunk {
+        let (hash, warning) = match v.normalized {
+            Ok((hash, _)) => (Some(hash), None),
+            Err(e) => (None, Some(e.reason)),
+        };
+        insert
+            .values([
+                tenant_id.into(),
+                v.policy_type.into(),
+                v.external_id.into(),
+                captured_at.into(),
+                run_id.into(),
+                json_text(backend, v.content),
+                hash.into(),
+                warning.into(),
+                now.into(),
+            ])
+            .map_err(Error::internal)?;
+    }
+    txn.execute(&insert).await?;
+    Ok(())
+}
+
+/// Records the final outcome, context and counts of an inline run, audits
+/// it, and commits.
 async fn finish(
     txn: sea_orm::DatabaseTransaction,
     run: operation_run::Model,
@@ -513,6 +640,15 @@ async fn finish(
         .col_expr(
             operation_run::Column::SummaryCounts,
             Expr::value(counts.clone()),
+        )
+        .col_expr(operation_run::Column::Outcome, Expr::value(run.outcome))
+        .col_expr(
+            operation_run::Column::FailureSummary,
+            Expr::value(run.failure_summary.clone()),
+        )
+        .col_expr(
+            operation_run::Column::Context,
+            Expr::value(run.context.clone()),
         )
         .filter(operation_run::Column::Id.eq(run.id))
         .exec(&txn)

@@ -1,6 +1,7 @@
 //! Ingestion over GraphQL: inventory syncs and policy versions from the real
 //! corpus, through the real server.
 
+use drift_engine::evidence::hash::hash_value;
 use entity::{evidence_blob, operation_run, policy_version};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
@@ -123,7 +124,14 @@ async fn corpus_ingestion_end_to_end() {
         ] {
             assert!(!text.contains(needle), "blob {} holds {needle}", blob.hash);
         }
+        // What is stored is the content that was hashed.
+        assert_eq!(hash_value(&blob.content), blob.hash, "{}", blob.byte_size);
     }
+    assert_eq!(
+        run["summaryCounts"]["blobs_total"],
+        blobs.len(),
+        "the run counts the blobs it stored"
+    );
 
     // Every item now shows content evidence from the version just recorded.
     let data = app
@@ -200,6 +208,26 @@ async fn corpus_ingestion_end_to_end() {
         .collect();
     assert_eq!(removed.len(), 1);
     assert_eq!(removed[0]["node"]["externalId"], dropped.1.as_str());
+
+    // The same content captured again stores versions but no new blob.
+    let again = app
+        .gql_ok(
+            &token,
+            VERSIONS,
+            json!({"input": {"tenantId": tenant, "versions": versions}}),
+        )
+        .await;
+    let again = &again["recordPolicyVersions"];
+    assert_eq!(
+        again["summaryCounts"]["versions_normalized"],
+        subjects.len()
+    );
+    assert_eq!(again["summaryCounts"]["blobs_total"], 0, "{again}");
+    let blobs_after = evidence_blob::Entity::find()
+        .count(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(blobs_after as usize, blobs.len());
 }
 
 #[tokio::test]
