@@ -4,16 +4,16 @@
 use std::collections::HashSet;
 
 use chrono::Utc;
-use entity::enums::{CaptureMode, Fidelity, RunOutcome, SnapshotStatus};
+use entity::enums::{CaptureMode, Fidelity, RunOutcome, SnapshotStatus, SubjectMatch};
 use entity::{baseline_profile, baseline_snapshot, baseline_snapshot_item};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::profiles::Scope;
-use super::subjects::present_subjects;
-use crate::evidence::resolver::{CHUNK_SIZE, resolve_current_state};
-use crate::evidence::{Evidence, EvidenceWarning, SubjectRef};
+use super::subjects::key_of;
+use crate::evidence::resolver::{CHUNK_SIZE, resolve_present};
+use crate::evidence::{Evidence, EvidenceWarning};
 use crate::runs::identity_hash;
 use crate::runs::queue::{Completion, NewRun};
 use crate::runs::summary_counts;
@@ -99,37 +99,40 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
     .insert(db)
     .await?;
 
-    let subjects =
-        present_subjects(db, request.source_tenant_id, &types, profile.subject_match).await?;
+    let presence = resolve_present(
+        db,
+        request.source_tenant_id,
+        &types,
+        None,
+        profile.subject_match == SubjectMatch::DisplayName,
+    )
+    .await?;
+    let subjects = presence.subjects;
     let total = subjects.len() as i64;
     ctx.progress(0, total).await?;
 
-    let mut warnings: Vec<EvidenceWarning> = Vec::new();
+    let mut warnings: Vec<EvidenceWarning> = presence.warnings;
     let mut seen_keys: HashSet<(String, String)> = HashSet::new();
     let (mut content, mut meta, mut gaps, mut items) = (0u64, 0u64, 0u64, 0i64);
     let mut missing_content = Vec::new();
     let mut missing_content_total = 0usize;
     for (n, chunk) in subjects.chunks(CHUNK_SIZE).enumerate() {
-        let refs: Vec<SubjectRef> = chunk
-            .iter()
-            .map(|s| SubjectRef::new(s.policy_type.clone(), s.external_id.clone()))
-            .collect();
-        let resolution = resolve_current_state(db, request.source_tenant_id, &refs, None).await?;
-        warnings.extend(resolution.warnings.iter().cloned());
         let mut rows = Vec::with_capacity(chunk.len());
-        for (subject, subject_ref) in chunk.iter().zip(&refs) {
-            if !seen_keys.insert((subject.policy_type.clone(), subject.subject_key.clone())) {
+        for subject in chunk {
+            let subject_key = key_of(profile.subject_match, subject);
+            if seen_keys.contains(&(subject.policy_type.clone(), subject_key.clone())) {
                 warnings.push(EvidenceWarning {
                     policy_type: subject.policy_type.clone(),
                     external_id: Some(subject.external_id.clone()),
                     reason: format!(
                         "another {} subject already has the key `{}`; only the first is in the baseline",
-                        subject.policy_type, subject.subject_key
+                        subject.policy_type, subject_key
                     ),
                 });
                 continue;
             }
-            let state = resolution.get(subject_ref);
+            seen_keys.insert((subject.policy_type.clone(), subject_key.clone()));
+            let state = subject.state.as_ref();
             let meta_evidence = state.and_then(|s| s.meta.clone());
             let chosen = match profile.capture_mode {
                 CaptureMode::MetaOnly => meta_evidence.clone(),
@@ -154,7 +157,7 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
                 baseline_snapshot_id: Set(snapshot.id),
                 workspace_id: Set(profile.workspace_id),
                 policy_type: Set(subject.policy_type.clone()),
-                subject_key: Set(subject.subject_key.clone()),
+                subject_key: Set(subject_key),
                 display_name: Set(subject.display_name.clone()),
                 baseline_hash: Set(chosen.as_ref().map(|e| e.hash.clone())),
                 meta_hash: Set(meta_evidence.as_ref().map(|e| e.hash.clone())),
@@ -166,9 +169,11 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
             });
         }
         items += rows.len() as i64;
-        baseline_snapshot_item::Entity::insert_many(rows)
-            .exec_without_returning(db)
-            .await?;
+        if !rows.is_empty() {
+            baseline_snapshot_item::Entity::insert_many(rows)
+                .exec_without_returning(db)
+                .await?;
+        }
         ctx.progress(((n + 1) * CHUNK_SIZE).min(subjects.len()) as i64, total)
             .await?;
     }

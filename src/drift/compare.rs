@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use entity::enums::{Fidelity, FindingType, RunOutcome, SnapshotStatus};
+use entity::enums::{Fidelity, FindingType, RunOutcome, SnapshotStatus, SubjectMatch};
 use entity::{baseline_profile, baseline_snapshot, baseline_snapshot_item, tenant};
 use futures_util::TryStreamExt as _;
 use sea_orm::sea_query::Expr;
@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 
 use super::findings::{self, Observed};
 use super::profiles::{Scope, severity_for};
-use super::subjects::{PresentSubject, TypeCoverage, inventory_coverage, present_subjects};
-use crate::evidence::resolver::{CHUNK_SIZE, CurrentState, resolve_current_state};
-use crate::evidence::{Evidence, EvidenceSource, EvidenceWarning, Provenance, SubjectRef};
+use super::subjects::{TypeCoverage, inventory_coverage, key_of};
+use crate::evidence::resolver::{CHUNK_SIZE, CurrentState, resolve_present};
+use crate::evidence::{Evidence, EvidenceSource, EvidenceWarning, Provenance};
 use crate::runs::identity_hash;
 use crate::runs::queue::{Completion, NewRun};
 use crate::runs::summary_counts;
@@ -319,24 +319,33 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
             baseline_by_key.insert(key, Baseline::from(item));
         }
     }
-    let current = present_subjects(db, tenant.id, &covered, profile.subject_match).await?;
-
-    let mut warnings: Vec<EvidenceWarning> = Vec::new();
-    let mut current_by_key: HashMap<(String, String), PresentSubject> = HashMap::new();
-    for subject in current {
-        let key = (subject.policy_type.clone(), subject.subject_key.clone());
+    // Every present subject of the covered types with its current state:
+    // the same chain as capture, each provider read in one stream.
+    let presence = resolve_present(
+        db,
+        tenant.id,
+        &covered,
+        Some(since),
+        profile.subject_match == SubjectMatch::DisplayName,
+    )
+    .await?;
+    let present = presence.subjects;
+    let mut warnings: Vec<EvidenceWarning> = presence.warnings;
+    let mut current_by_key: HashMap<(String, String), usize> = HashMap::new();
+    for (i, subject) in present.iter().enumerate() {
+        let key = (subject.policy_type.clone(), key_of(profile.subject_match, subject));
         if current_by_key.contains_key(&key) {
             warnings.push(EvidenceWarning {
                 policy_type: subject.policy_type.clone(),
                 external_id: Some(subject.external_id.clone()),
                 reason: format!(
                     "another subject of this tenant has the key `{}`; it was compared once",
-                    subject.subject_key
+                    key.1
                 ),
             });
             continue;
         }
-        current_by_key.insert(key, subject);
+        current_by_key.insert(key, i);
     }
     let keys: Vec<(String, String)> = baseline_by_key
         .keys()
@@ -352,23 +361,11 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
     let mut tally = Tally::default();
     let now = Utc::now();
     for (n, chunk) in keys.chunks(CHUNK_SIZE).enumerate() {
-        let refs: Vec<SubjectRef> = chunk
-            .iter()
-            .filter_map(|k| current_by_key.get(k))
-            .map(|s| SubjectRef::new(s.policy_type.clone(), s.external_id.clone()))
-            .collect();
-        let resolution = resolve_current_state(db, tenant.id, &refs, Some(since)).await?;
-        warnings.extend(resolution.warnings.iter().cloned());
         let mut observed = Vec::new();
         for key in chunk {
             let baseline = baseline_by_key.get(key);
-            let present = current_by_key.get(key);
-            let state = present.and_then(|s| {
-                resolution.get(&SubjectRef::new(
-                    s.policy_type.clone(),
-                    s.external_id.clone(),
-                ))
-            });
+            let present = current_by_key.get(key).map(|&i| &present[i]);
+            let state = present.and_then(|s| s.state.as_ref());
             let t = per_type.entry(key.0.clone()).or_default();
             t.subjects += 1;
             tally.subjects += 1;

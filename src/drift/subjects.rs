@@ -4,23 +4,16 @@
 use std::collections::BTreeMap;
 
 use entity::enums::{RunType, SubjectMatch};
-use entity::{inventory_item, operation_run};
+use entity::operation_run;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::Value;
 
+use crate::evidence::resolver::PresentSubject;
+
 /// How far back to look for the sync that last covered a type.
 const COVERAGE_LOOKBACK_RUNS: u64 = 200;
-
-/// A present tenant subject.
-#[derive(Clone, Debug)]
-pub struct PresentSubject {
-    pub policy_type: String,
-    pub external_id: String,
-    pub display_name: String,
-    pub subject_key: String,
-}
 
 /// The key that identifies a subject across tenants.
 pub fn subject_key(
@@ -41,56 +34,22 @@ pub fn subject_key(
     }
 }
 
-/// Subjects of the given types that the latest sync of their type listed
-/// (one statement per call, whatever the number of types).
-pub async fn present_subjects<C: ConnectionTrait>(
-    db: &C,
-    tenant_id: i64,
-    policy_types: &[String],
-    mode: SubjectMatch,
-) -> Result<Vec<PresentSubject>, DbErr> {
-    if policy_types.is_empty() {
-        return Ok(Vec::new());
-    }
-    let query = inventory_item::Entity::find()
-        .select_only()
-        .columns([
-            inventory_item::Column::PolicyType,
-            inventory_item::Column::ExternalId,
-            inventory_item::Column::DisplayName,
-        ])
-        .filter(inventory_item::Column::TenantId.eq(tenant_id))
-        .filter(inventory_item::Column::PolicyType.is_in(policy_types.to_vec()))
-        .filter(inventory_item::Column::RemovedAt.is_null())
-        .order_by_asc(inventory_item::Column::Id);
-    let subject = |policy_type: String,
-                   external_id: String,
-                   display_name: String,
-                   meta: Option<&Value>| PresentSubject {
-        subject_key: subject_key(mode, &external_id, &display_name, meta),
-        policy_type,
-        external_id,
-        display_name,
+/// The key of a present subject; the meta document is parsed only when
+/// subjects match by display name (and was only read then).
+pub fn key_of(mode: SubjectMatch, subject: &PresentSubject) -> String {
+    let meta = match mode {
+        SubjectMatch::ExternalId => None,
+        SubjectMatch::DisplayName => subject
+            .meta_text
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<Value>(text).ok()),
     };
-    // The meta document is only read when subjects match by display name.
-    Ok(match mode {
-        SubjectMatch::ExternalId => {
-            let rows: Vec<(String, String, String)> = query.into_tuple().all(db).await?;
-            rows.into_iter()
-                .map(|(t, id, name)| subject(t, id, name, None))
-                .collect()
-        }
-        SubjectMatch::DisplayName => {
-            let rows: Vec<(String, String, String, Value)> = query
-                .column(inventory_item::Column::MetaJsonb)
-                .into_tuple()
-                .all(db)
-                .await?;
-            rows.into_iter()
-                .map(|(t, id, name, meta)| subject(t, id, name, Some(&meta)))
-                .collect()
-        }
-    })
+    subject_key(
+        mode,
+        &subject.external_id,
+        &subject.display_name,
+        meta.as_ref(),
+    )
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

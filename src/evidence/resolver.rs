@@ -1,19 +1,30 @@
 //! The provider chain and the batched resolver.
 //!
-//! `resolve_current_state` takes a whole batch of subjects and issues a fixed
-//! number of statements per provider per chunk: one for content, one for
-//! meta (and one more for the reasons, in a chunk whose newest content did
-//! not normalize). Hashes were computed at ingestion, so no payload is read
-//! here, and the content query is answered from its covering index.
+//! One chain (content, then meta) with two ways of selecting the rows it
+//! reads:
+//! - `resolve_current_state` takes a list of subjects (a GraphQL page) and
+//!   issues a fixed number of statements per provider per chunk: one for
+//!   content, one for meta (and one more for the reasons, in a chunk whose
+//!   newest content did not normalize);
+//! - `resolve_present` takes a tenant's policy types (a capture or a
+//!   compare) and reads each provider's rows in one streamed statement, so
+//!   that resolving 100,000 subjects is two reads rather than 400 probes.
+//!
+//! Both hand the rows they read to the same provider rules (`Latest`,
+//! `content_evidence`, `meta_evidence`) and the same `chain`. Hashes were
+//! computed at ingestion, so no payload is read here, and the content rows
+//! are answered from their covering index.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::enums::Fidelity;
 use entity::{inventory_item, policy_version};
+use futures_util::TryStreamExt as _;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
-    QuerySelect, Statement,
+    QueryOrder, QuerySelect, Statement, StreamTrait,
 };
 
 use super::{Evidence, EvidenceSource, EvidenceWarning, Provenance, SubjectRef};
@@ -61,24 +72,152 @@ pub async fn resolve_current_state<C: ConnectionTrait>(
             .resolve(db, tenant_id, chunk, &mut resolution.warnings)
             .await?;
         let mut meta = MetaProvider.resolve(db, tenant_id, chunk).await?;
+        let mut content = content;
         for subject in chunk {
-            let meta_evidence = meta.remove(*subject);
-            let chosen = content
-                .get(*subject)
-                .cloned()
-                .or_else(|| meta_evidence.clone());
-            if let Some(evidence) = chosen {
-                resolution.states.insert(
-                    (*subject).clone(),
-                    CurrentState {
-                        evidence,
-                        meta: meta_evidence,
-                    },
-                );
+            if let Some(state) = chain(content.remove(*subject), meta.remove(*subject)) {
+                resolution.states.insert((*subject).clone(), state);
             }
         }
     }
     Ok(resolution)
+}
+
+/// A subject the tenant's latest inventory sync listed, with its state.
+#[derive(Clone, Debug)]
+pub struct PresentSubject {
+    pub policy_type: String,
+    pub external_id: String,
+    pub display_name: String,
+    /// The inventory meta document as JSON text, read only when asked for.
+    pub meta_text: Option<String>,
+    /// `None`: no provider had evidence (an evidence gap).
+    pub state: Option<CurrentState>,
+}
+
+#[derive(Debug, Default)]
+pub struct Presence {
+    /// In the order the inventory first listed them.
+    pub subjects: Vec<PresentSubject>,
+    pub warnings: Vec<EvidenceWarning>,
+}
+
+/// An inventory item as presence and the meta provider read it.
+#[derive(FromQueryResult)]
+struct PresentRow {
+    policy_type: String,
+    external_id: String,
+    display_name: String,
+    meta_hash: Option<String>,
+    last_seen_at: DateTime<Utc>,
+    last_seen_operation_run_id: Option<i64>,
+    meta_text: Option<String>,
+}
+
+/// Resolves every present subject of `policy_types` of one tenant: one
+/// streamed read of its inventory (presence, and the meta provider's rows),
+/// one of its policy versions captured at or after `since` (the content
+/// provider's rows), and one per 500 subjects whose newest version did not
+/// normalize. `with_meta_text`: also read each item's meta document.
+pub async fn resolve_present<C: ConnectionTrait + StreamTrait>(
+    db: &C,
+    tenant_id: i64,
+    policy_types: &[String],
+    since: Option<DateTime<Utc>>,
+    with_meta_text: bool,
+) -> Result<Presence, DbErr> {
+    let mut presence = Presence::default();
+    if policy_types.is_empty() {
+        return Ok(presence);
+    }
+    let meta_text = if with_meta_text {
+        Expr::cust("CAST(meta_jsonb AS TEXT)")
+    } else {
+        Expr::cust("NULL")
+    };
+    let mut rows = inventory_item::Entity::find()
+        .select_only()
+        .columns([
+            inventory_item::Column::PolicyType,
+            inventory_item::Column::ExternalId,
+            inventory_item::Column::DisplayName,
+            inventory_item::Column::MetaHash,
+            inventory_item::Column::LastSeenAt,
+            inventory_item::Column::LastSeenOperationRunId,
+        ])
+        .expr_as(meta_text, "meta_text")
+        .filter(inventory_item::Column::TenantId.eq(tenant_id))
+        .filter(inventory_item::Column::PolicyType.is_in(policy_types.iter().cloned()))
+        .filter(inventory_item::Column::RemovedAt.is_null())
+        .order_by_asc(inventory_item::Column::Id)
+        .into_model::<PresentRow>()
+        .stream(db)
+        .await?;
+    let mut meta = Vec::new();
+    while let Some(row) = rows.try_next().await? {
+        meta.push(meta_evidence(
+            row.meta_hash,
+            row.last_seen_at,
+            row.last_seen_operation_run_id,
+        ));
+        presence.subjects.push(PresentSubject {
+            policy_type: row.policy_type,
+            external_id: row.external_id,
+            display_name: row.display_name,
+            meta_text: row.meta_text,
+            state: None,
+        });
+    }
+    drop(rows);
+
+    let position: HashMap<(&str, &str), usize> = presence
+        .subjects
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ((s.policy_type.as_str(), s.external_id.as_str()), i))
+        .collect();
+    let mut latest: Vec<Latest> = std::iter::repeat_with(Latest::default)
+        .take(presence.subjects.len())
+        .collect();
+    let mut query = policy_version::Entity::find()
+        .select_only()
+        .columns([
+            policy_version::Column::Id,
+            policy_version::Column::PolicyType,
+            policy_version::Column::ExternalId,
+            policy_version::Column::CapturedAt,
+            policy_version::Column::OperationRunId,
+            policy_version::Column::ContentHash,
+        ])
+        .filter(policy_version::Column::TenantId.eq(tenant_id))
+        .filter(policy_version::Column::PolicyType.is_in(policy_types.iter().cloned()));
+    if let Some(since) = since {
+        query = query.filter(policy_version::Column::CapturedAt.gte(since));
+    }
+    let mut versions = query.into_model::<VersionRow>().stream(db).await?;
+    while let Some(row) = versions.try_next().await? {
+        // Versions of subjects the inventory no longer lists are not current.
+        if let Some(&i) = position.get(&(row.policy_type.as_str(), row.external_id.as_str())) {
+            latest[i].offer(row);
+        }
+    }
+    drop(versions);
+    drop(position);
+
+    let content = content_evidence(
+        db,
+        tenant_id,
+        presence
+            .subjects
+            .iter()
+            .map(|s| (s.policy_type.as_str(), s.external_id.as_str())),
+        latest,
+        &mut presence.warnings,
+    )
+    .await?;
+    for ((subject, content), meta) in presence.subjects.iter_mut().zip(content).zip(meta) {
+        subject.state = chain(content, meta);
+    }
+    Ok(presence)
 }
 
 /// Splits a chunk into the two `IN` lists that select it. The product of the
@@ -119,8 +258,7 @@ fn pg_subject_lookup(table: &str, columns: &str, condition: &str) -> String {
     )
 }
 
-/// 1. Content: the latest policy version captured at or after `since` whose
-///    content normalized.
+/// The content provider for a list of subjects.
 struct ContentProvider {
     since: Option<DateTime<Utc>>,
 }
@@ -172,37 +310,79 @@ impl ContentProvider {
             query.into_model().all(db).await?
         };
         let wanted: std::collections::HashSet<&SubjectRef> = chunk.iter().copied().collect();
-
-        // Per subject: the latest version overall and the latest that normalized.
-        let mut latest: HashMap<SubjectRef, (VersionRow, Option<VersionRow>)> = HashMap::new();
+        let mut latest: HashMap<SubjectRef, Latest> = HashMap::new();
         for row in rows {
             let subject = SubjectRef::new(row.policy_type.clone(), row.external_id.clone());
-            if !wanted.contains(&subject) {
-                continue;
-            }
-            let entry = latest.entry(subject).or_insert_with(|| (row.clone(), None));
-            if row.order() > entry.0.order() {
-                entry.0 = row.clone();
-            }
-            if row.content_hash.is_some()
-                && entry
-                    .1
-                    .as_ref()
-                    .is_none_or(|best| row.order() > best.order())
-            {
-                entry.1 = Some(row);
+            if wanted.contains(&subject) {
+                latest.entry(subject).or_default().offer(row);
             }
         }
-        // Why the newest version of a subject did not normalize: read only
-        // for those (rarely any), so the main query stays inside its index.
-        let unusable: Vec<i64> = latest
-            .values()
-            .filter(|(newest, _)| newest.content_hash.is_none())
-            .map(|(newest, _)| newest.id)
-            .collect();
-        let reasons: HashMap<i64, Option<String>> = if unusable.is_empty() {
-            HashMap::new()
-        } else {
+        let (subjects, latest): (Vec<SubjectRef>, Vec<Latest>) = latest.into_iter().unzip();
+        let evidence = content_evidence(
+            db,
+            tenant_id,
+            subjects.iter().map(|s| (s.policy_type.as_str(), s.external_id.as_str())),
+            latest,
+            warnings,
+        )
+        .await?;
+        Ok(subjects
+            .into_iter()
+            .zip(evidence)
+            .filter_map(|(subject, evidence)| Some((subject, evidence?)))
+            .collect())
+    }
+}
+
+/// The first answer of the chain: content, then meta. Meta is kept beside
+/// it so that a compare against a meta-only side can compare meta with meta.
+fn chain(content: Option<Evidence>, meta: Option<Evidence>) -> Option<CurrentState> {
+    let evidence = content.or_else(|| meta.clone())?;
+    Some(CurrentState { evidence, meta })
+}
+
+/// The content provider's view of one subject's versions: the newest of
+/// them and the newest whose content normalized.
+#[derive(Default)]
+struct Latest {
+    newest: Option<(DateTime<Utc>, i64)>,
+    newest_normalized: bool,
+    usable: Option<VersionRow>,
+}
+
+impl Latest {
+    fn offer(&mut self, row: VersionRow) {
+        let order = row.order();
+        if self.newest.is_none_or(|newest| order > newest) {
+            self.newest = Some(order);
+            self.newest_normalized = row.content_hash.is_some();
+        }
+        if row.content_hash.is_some() && self.usable.as_ref().is_none_or(|u| order > u.order()) {
+            self.usable = Some(row);
+        }
+    }
+}
+
+/// 1. Content: the latest policy version captured at or after `since` whose
+///    content normalized, for each subject (given in the order of `latest`).
+///    A subject whose newest version did not normalize gets a warning with
+///    the reason, read for those versions only (rarely any), so that the
+///    main read stays inside its covering index.
+async fn content_evidence<'a, C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    subjects: impl Iterator<Item = (&'a str, &'a str)>,
+    latest: Vec<Latest>,
+    warnings: &mut Vec<EvidenceWarning>,
+) -> Result<Vec<Option<Evidence>>, DbErr> {
+    let unusable: Vec<i64> = latest
+        .iter()
+        .filter(|l| !l.newest_normalized)
+        .filter_map(|l| l.newest.map(|(_, id)| id))
+        .collect();
+    let mut reasons: HashMap<i64, Option<String>> = HashMap::new();
+    for ids in unusable.chunks(CHUNK_SIZE) {
+        reasons.extend(
             policy_version::Entity::find()
                 .select_only()
                 .columns([
@@ -210,27 +390,27 @@ impl ContentProvider {
                     policy_version::Column::NormalizeWarning,
                 ])
                 .filter(policy_version::Column::TenantId.eq(tenant_id))
-                .filter(policy_version::Column::Id.is_in(unusable))
+                .filter(policy_version::Column::Id.is_in(ids.iter().copied()))
                 .into_tuple::<(i64, Option<String>)>()
                 .all(db)
-                .await?
-                .into_iter()
-                .collect()
-        };
-        let mut out = HashMap::new();
-        for (subject, (newest, usable)) in latest {
-            if newest.content_hash.is_none() {
+                .await?,
+        );
+    }
+    Ok(subjects
+        .zip(latest)
+        .map(|((policy_type, external_id), latest)| {
+            if let (Some((captured_at, id)), false) = (latest.newest, latest.newest_normalized) {
                 warnings.push(EvidenceWarning {
-                    policy_type: subject.policy_type.clone(),
-                    external_id: Some(subject.external_id.clone()),
+                    policy_type: policy_type.to_owned(),
+                    external_id: Some(external_id.to_owned()),
                     reason: format!(
                         "the policy version captured at {} is not normalizable ({}); {}",
-                        newest.captured_at.to_rfc3339(),
+                        captured_at.to_rfc3339(),
                         reasons
-                            .get(&newest.id)
+                            .get(&id)
                             .and_then(Option::as_deref)
                             .unwrap_or("no reason recorded"),
-                        if usable.is_some() {
+                        if latest.usable.is_some() {
                             "an older normalizable version was used"
                         } else {
                             "fell back to meta evidence"
@@ -238,23 +418,35 @@ impl ContentProvider {
                     ),
                 });
             }
-            if let Some(row) = usable {
-                out.insert(
-                    subject,
-                    Evidence {
-                        hash: row.content_hash.unwrap_or_default(),
-                        provenance: Provenance {
-                            fidelity: Fidelity::Content,
-                            source: EvidenceSource::PolicyVersion,
-                            observed_at: row.captured_at,
-                            observed_operation_run_id: row.operation_run_id,
-                        },
-                    },
-                );
-            }
-        }
-        Ok(out)
-    }
+            let row = latest.usable?;
+            Some(Evidence {
+                hash: row.content_hash?,
+                provenance: Provenance {
+                    fidelity: Fidelity::Content,
+                    source: EvidenceSource::PolicyVersion,
+                    observed_at: row.captured_at,
+                    observed_operation_run_id: row.operation_run_id,
+                },
+            })
+        })
+        .collect())
+}
+
+/// 2. Meta: the inventory item's meta contract hash.
+fn meta_evidence(
+    meta_hash: Option<String>,
+    last_seen_at: DateTime<Utc>,
+    last_seen_operation_run_id: Option<i64>,
+) -> Option<Evidence> {
+    Some(Evidence {
+        hash: meta_hash?,
+        provenance: Provenance {
+            fidelity: Fidelity::Meta,
+            source: EvidenceSource::Inventory,
+            observed_at: last_seen_at,
+            observed_operation_run_id: last_seen_operation_run_id,
+        },
+    })
 }
 
 /// A policy version without its payload.
@@ -284,7 +476,7 @@ struct MetaRow {
     last_seen_operation_run_id: Option<i64>,
 }
 
-/// 2. Meta: the inventory item's meta contract hash.
+/// The meta provider for a list of subjects.
 struct MetaProvider;
 
 impl MetaProvider {
@@ -330,20 +522,13 @@ impl MetaProvider {
         let mut out = HashMap::new();
         for row in rows {
             let subject = SubjectRef::new(row.policy_type, row.external_id);
-            let Some(hash) = row.meta_hash else { continue };
-            if wanted.contains(&subject) {
-                out.insert(
-                    subject,
-                    Evidence {
-                        hash,
-                        provenance: Provenance {
-                            fidelity: Fidelity::Meta,
-                            source: EvidenceSource::Inventory,
-                            observed_at: row.last_seen_at,
-                            observed_operation_run_id: row.last_seen_operation_run_id,
-                        },
-                    },
-                );
+            if !wanted.contains(&subject) {
+                continue;
+            }
+            if let Some(evidence) =
+                meta_evidence(row.meta_hash, row.last_seen_at, row.last_seen_operation_run_id)
+            {
+                out.insert(subject, evidence);
             }
         }
         Ok(out)
