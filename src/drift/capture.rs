@@ -120,7 +120,7 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
         let mut rows = Vec::with_capacity(chunk.len());
         for subject in chunk {
             let subject_key = key_of(profile.subject_match, subject);
-            if seen_keys.contains(&(subject.policy_type.clone(), subject_key.clone())) {
+            if !seen_keys.insert((subject.policy_type.clone(), subject_key.clone())) {
                 warnings.push(EvidenceWarning {
                     policy_type: subject.policy_type.clone(),
                     external_id: Some(subject.external_id.clone()),
@@ -131,7 +131,6 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
                 });
                 continue;
             }
-            seen_keys.insert((subject.policy_type.clone(), subject_key.clone()));
             let state = subject.state.as_ref();
             let meta_evidence = state.and_then(|s| s.meta.clone());
             let chosen = match profile.capture_mode {

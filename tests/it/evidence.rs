@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{Duration, Utc};
 use drift_engine::evidence::SubjectRef;
-use drift_engine::evidence::resolver::{CHUNK_SIZE, resolve_current_state};
+use drift_engine::evidence::resolver::{CHUNK_SIZE, resolve_current_state, resolve_present};
 use entity::enums::{Fidelity, TenantKind};
 use entity::{inventory_item, policy_version, tenant, workspace};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
@@ -149,6 +149,44 @@ async fn statement_count_per_chunk_is_constant() {
         vec![2.0, 2.0, 2.0],
         "statements per chunk for 10, 1,000 and 10,000 subjects"
     );
+}
+
+/// Resolving a tenant's types reads each provider once, however many
+/// subjects the tenant has, and agrees with resolving the same subjects as
+/// a list (the two selections share one chain).
+#[tokio::test]
+async fn resolving_a_tenant_is_two_reads_and_agrees_with_the_list_resolver() {
+    let test_db = TestDb::new().await;
+    let types: Vec<String> = (0..3).map(|i| subject(i).policy_type).collect();
+    let (db, counter) = counting(&test_db.db);
+    for n in [10usize, 3_000] {
+        let tenant = seed_tenant(&test_db.db).await;
+        seed_subjects(&test_db.db, tenant.id, n).await;
+        // Another tenant's evidence never leaks in.
+        let other = seed_tenant(&test_db.db).await;
+        seed_subjects(&test_db.db, other.id, 5).await;
+        counter.store(0, Ordering::SeqCst);
+        let presence = resolve_present(&db, tenant.id, &types, None, false)
+            .await
+            .expect("resolve");
+        assert_eq!(
+            counter.load(Ordering::SeqCst),
+            2,
+            "inventory and versions, one statement each, for {n} subjects"
+        );
+        assert_eq!(presence.subjects.len(), n);
+        assert!(presence.warnings.is_empty());
+        assert!(presence.subjects.iter().all(|s| s.meta_text.is_none()));
+
+        let refs: Vec<SubjectRef> = (0..n).map(subject).collect();
+        let listed = resolve_current_state(&test_db.db, tenant.id, &refs, None)
+            .await
+            .expect("list");
+        for present in &presence.subjects {
+            let key = SubjectRef::new(present.policy_type.clone(), present.external_id.clone());
+            assert_eq!(present.state.as_ref(), listed.get(&key), "{key:?}");
+        }
+    }
 }
 
 /// Content older than `since` is ignored; content that did not normalize

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, Utc};
 use drift_engine::demo::{self, Outcome};
-use drift_engine::evidence::resolver::resolve_current_state;
+use drift_engine::evidence::resolver::{resolve_current_state, resolve_present};
 use drift_engine::graphql::ids::{NodeKind, encode};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::json;
@@ -77,6 +77,51 @@ async fn the_resolver_reads_evidence_from_its_covering_indexes() {
     assert!(
         meta_plan.contains("USING COVERING INDEX idx_inventory_evidence"),
         "the meta provider must not read the rows (their meta documents): {meta_plan}"
+    );
+}
+
+#[tokio::test]
+async fn resolving_a_tenant_searches_its_indexes() {
+    let test_db = TestDb::new().await;
+    if test_db.is_postgres {
+        eprintln!("n/a on PostgreSQL: plans depend on statistics");
+        return;
+    }
+    let tenant = seed_tenant(&test_db.db).await;
+    seed_subjects(&test_db.db, tenant.id, 50).await;
+    let log: Arc<Mutex<Vec<Statement>>> = Arc::default();
+    let mut db = test_db.db.clone();
+    let sink = log.clone();
+    db.set_metric_callback(move |info| {
+        if let Ok(mut l) = sink.lock() {
+            l.push(info.statement.clone());
+        }
+    });
+    let types: Vec<String> = (0..3).map(|i| subject(i).policy_type).collect();
+    let since = Utc::now() - Duration::days(1);
+    let presence = resolve_present(&db, tenant.id, &types, Some(since), false)
+        .await
+        .expect("resolve");
+    assert_eq!(presence.subjects.len(), 50);
+
+    let statements = log.lock().expect("log").clone();
+    let find = |table: &str| {
+        statements
+            .iter()
+            .find(|s| s.sql.contains(table))
+            .cloned()
+            .unwrap_or_else(|| panic!("no statement on {table}"))
+    };
+    let content_plan = plan(&test_db.db, &find("\"policy_versions\"")).await;
+    assert!(
+        content_plan.contains("SEARCH policy_versions USING COVERING INDEX"),
+        "the versions are read from an index, not their documents: {content_plan}"
+    );
+    let inventory_plan = plan(&test_db.db, &find("\"inventory_items\"")).await;
+    assert!(
+        inventory_plan.contains("SEARCH inventory_items USING INDEX")
+            && inventory_plan.contains("tenant_id=?"),
+        "the tenant's items, not the table: {inventory_plan}"
     );
 }
 
