@@ -5,6 +5,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+/// Findings written once this many are pending. A batch holds fewer than
+/// this plus one chunk of subjects, well inside both backends' bind limits.
+const FINDINGS_BATCH: usize = 250;
+
 /// (policy type, subject key) to what is known of it. foldhash rather than
 /// SipHash: the maps hold every subject of a tenant and are hashed a few
 /// times per subject; its seeded quality variant keeps collisions random.
@@ -420,8 +424,12 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
     let mut per_type: BTreeMap<String, Tally> = BTreeMap::new();
     let mut tally = Tally::default();
     let now = Utc::now();
+    // Findings are written in batches of their own: with 1% drift a chunk
+    // of subjects holds about five, and a statement pair per chunk was a
+    // fifth of a compare at 100k on PostgreSQL.
+    let mut observed = Vec::new();
     for (n, chunk) in keys.chunks(CHUNK_SIZE).enumerate() {
-        let mut observed = Vec::new();
+        let before = observed.len();
         for key in chunk {
             let baseline = baseline_by_key.get(key);
             let present = current_by_key.get(key).map(|&i| &present[i]);
@@ -476,14 +484,18 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
                 }
             }
         }
-        tally.findings += observed.len() as u64;
-        for o in &observed {
+        tally.findings += (observed.len() - before) as u64;
+        for o in &observed[before..] {
             crate::metrics::findings_emitted(&o.finding_type.as_str(), &o.fidelity.as_str(), 1);
         }
-        tally.findings_new += findings::upsert_seen(db, run.id, now, observed).await?;
+        if observed.len() >= FINDINGS_BATCH {
+            let batch = std::mem::take(&mut observed);
+            tally.findings_new += findings::upsert_seen(db, run.id, now, batch).await?;
+        }
         ctx.progress(((n + 1) * CHUNK_SIZE).min(keys.len()) as i64, total)
             .await?;
     }
+    tally.findings_new += findings::upsert_seen(db, run.id, now, observed).await?;
     let resolved =
         findings::resolve_unseen(db, tenant.id, profile.id, &covered, run.id, now).await?;
 

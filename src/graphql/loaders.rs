@@ -84,8 +84,9 @@ pub struct CurrentStateKey {
     pub subject: SubjectRef,
 }
 
-/// The evidence resolver as a DataLoader: the same batched path the compare
-/// jobs use, one resolver call per tenant per batch.
+/// The evidence resolver as a DataLoader: the same provider chain the
+/// capture and compare jobs use (they select a tenant's types, a page
+/// selects its subjects), one resolver call per tenant per batch.
 pub struct CurrentStateResolver {
     db: DatabaseConnection,
 }
