@@ -24,7 +24,7 @@ use futures_util::TryStreamExt as _;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, Statement, StreamTrait,
+    QueryOrder, QuerySelect, Select, Statement, StreamTrait,
 };
 
 use super::{Evidence, EvidenceSource, EvidenceWarning, Provenance, SubjectRef};
@@ -202,22 +202,11 @@ pub async fn resolve_present<C: ConnectionTrait + StreamTrait>(
     let mut latest: Vec<Latest> = std::iter::repeat_with(Latest::default)
         .take(presence.subjects.len())
         .collect();
-    let mut query = policy_version::Entity::find()
-        .select_only()
-        .columns([
-            policy_version::Column::Id,
-            policy_version::Column::PolicyType,
-            policy_version::Column::ExternalId,
-            policy_version::Column::CapturedAt,
-            policy_version::Column::OperationRunId,
-            policy_version::Column::ContentHash,
-        ])
-        .filter(policy_version::Column::TenantId.eq(tenant_id))
-        .filter(policy_version::Column::PolicyType.is_in(policy_types.iter().cloned()));
-    if let Some(since) = since {
-        query = query.filter(policy_version::Column::CapturedAt.gte(since));
-    }
-    let mut versions = query.into_tuple::<VersionTuple>().stream(db).await?;
+    let mut versions = version_rows(tenant_id, since)
+        .filter(policy_version::Column::PolicyType.is_in(policy_types.iter().cloned()))
+        .into_tuple::<VersionTuple>()
+        .stream(db)
+        .await?;
     while let Some(row) = versions.try_next().await? {
         // Versions of subjects the inventory no longer lists are not current.
         if let Some(&i) = position.get(&(row.1.as_str(), row.2.as_str())) {
@@ -315,23 +304,12 @@ impl ContentProvider {
             .await?
         } else {
             let (types, ids) = in_lists(chunk);
-            let mut query = policy_version::Entity::find()
-                .select_only()
-                .columns([
-                    policy_version::Column::Id,
-                    policy_version::Column::PolicyType,
-                    policy_version::Column::ExternalId,
-                    policy_version::Column::CapturedAt,
-                    policy_version::Column::OperationRunId,
-                    policy_version::Column::ContentHash,
-                ])
-                .filter(policy_version::Column::TenantId.eq(tenant_id))
+            version_rows(tenant_id, self.since)
                 .filter(policy_version::Column::PolicyType.is_in(types))
-                .filter(policy_version::Column::ExternalId.is_in(ids));
-            if let Some(since) = self.since {
-                query = query.filter(policy_version::Column::CapturedAt.gte(since));
-            }
-            query.into_model().all(db).await?
+                .filter(policy_version::Column::ExternalId.is_in(ids))
+                .into_model()
+                .all(db)
+                .await?
         };
         let wanted: std::collections::HashSet<&SubjectRef> = chunk.iter().copied().collect();
         let mut latest: HashMap<SubjectRef, Latest> = HashMap::new();
@@ -473,6 +451,26 @@ fn meta_evidence(
             observed_operation_run_id: last_seen_operation_run_id,
         },
     })
+}
+
+/// The content provider's columns of a tenant's versions captured at or
+/// after `since`; each selection adds which subjects.
+fn version_rows(tenant_id: i64, since: Option<DateTime<Utc>>) -> Select<policy_version::Entity> {
+    let query = policy_version::Entity::find()
+        .select_only()
+        .columns([
+            policy_version::Column::Id,
+            policy_version::Column::PolicyType,
+            policy_version::Column::ExternalId,
+            policy_version::Column::CapturedAt,
+            policy_version::Column::OperationRunId,
+            policy_version::Column::ContentHash,
+        ])
+        .filter(policy_version::Column::TenantId.eq(tenant_id));
+    match since {
+        Some(since) => query.filter(policy_version::Column::CapturedAt.gte(since)),
+        None => query,
+    }
 }
 
 /// A policy version without its payload.
