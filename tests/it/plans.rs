@@ -8,6 +8,7 @@ use chrono::{Duration, Utc};
 use drift_engine::demo::{self, Outcome};
 use drift_engine::evidence::resolver::{resolve_current_state, resolve_present};
 use drift_engine::graphql::ids::{NodeKind, encode};
+use entity::tenant;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::json;
 
@@ -29,12 +30,21 @@ async fn plan(db: &DatabaseConnection, statement: &Statement) -> String {
         .join("\n")
 }
 
-#[tokio::test]
-async fn the_resolver_reads_evidence_from_its_covering_indexes() {
+/// A SQLite database with 50 subjects of one tenant, and a connection that
+/// logs its statements. `None` on PostgreSQL, whose plans depend on
+/// statistics.
+struct Seeded {
+    test_db: TestDb,
+    tenant: tenant::Model,
+    db: DatabaseConnection,
+    log: Arc<Mutex<Vec<Statement>>>,
+}
+
+async fn seeded_sqlite() -> Option<Seeded> {
     let test_db = TestDb::new().await;
     if test_db.is_postgres {
         eprintln!("n/a on PostgreSQL: plans depend on statistics");
-        return;
+        return None;
     }
     let tenant = seed_tenant(&test_db.db).await;
     seed_subjects(&test_db.db, tenant.id, 50).await;
@@ -46,6 +56,25 @@ async fn the_resolver_reads_evidence_from_its_covering_indexes() {
             l.push(info.statement.clone());
         }
     });
+    Some(Seeded {
+        test_db,
+        tenant,
+        db,
+        log,
+    })
+}
+
+#[tokio::test]
+async fn the_resolver_reads_evidence_from_its_covering_indexes() {
+    let Some(Seeded {
+        test_db,
+        tenant,
+        db,
+        log,
+    }) = seeded_sqlite().await
+    else {
+        return;
+    };
     let subjects: Vec<_> = (0..50).map(subject).collect();
     let since = Utc::now() - Duration::days(1);
     let resolution = resolve_current_state(&db, tenant.id, &subjects, Some(since))
@@ -82,21 +111,15 @@ async fn the_resolver_reads_evidence_from_its_covering_indexes() {
 
 #[tokio::test]
 async fn resolving_a_tenant_searches_its_indexes() {
-    let test_db = TestDb::new().await;
-    if test_db.is_postgres {
-        eprintln!("n/a on PostgreSQL: plans depend on statistics");
+    let Some(Seeded {
+        test_db,
+        tenant,
+        db,
+        log,
+    }) = seeded_sqlite().await
+    else {
         return;
-    }
-    let tenant = seed_tenant(&test_db.db).await;
-    seed_subjects(&test_db.db, tenant.id, 50).await;
-    let log: Arc<Mutex<Vec<Statement>>> = Arc::default();
-    let mut db = test_db.db.clone();
-    let sink = log.clone();
-    db.set_metric_callback(move |info| {
-        if let Ok(mut l) = sink.lock() {
-            l.push(info.statement.clone());
-        }
-    });
+    };
     let types: Vec<String> = (0..3).map(|i| subject(i).policy_type).collect();
     let since = Utc::now() - Duration::days(1);
     let presence = resolve_present(&db, tenant.id, &types, Some(since), false)
