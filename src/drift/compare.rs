@@ -78,14 +78,6 @@ type BaselineRow = (
     String,
 );
 
-struct BaselineItem {
-    display_name: String,
-    baseline_hash: Option<String>,
-    meta_hash: Option<String>,
-    /// `meta_jsonb` as text: parsed straight into `StoredSides`.
-    meta_text: String,
-}
-
 /// A baseline item with its evidence parsed once, when it is loaded, not
 /// once per look during the comparison.
 struct Baseline {
@@ -158,18 +150,25 @@ fn with_hash(stored: Option<StoredProvenance>, hash: Option<String>) -> Option<E
     })
 }
 
-impl From<BaselineItem> for Baseline {
-    fn from(item: BaselineItem) -> Self {
-        let sides = StoredSides::parse(&item.meta_text);
-        let evidence = with_hash(sides.evidence, item.baseline_hash);
-        let meta_evidence = with_hash(sides.meta_evidence, item.meta_hash).or_else(|| {
+impl Baseline {
+    /// From an item's hashes and its `meta_jsonb` as text, parsed straight
+    /// into `StoredSides`.
+    fn new(
+        display_name: String,
+        baseline_hash: Option<String>,
+        meta_hash: Option<String>,
+        meta_text: &str,
+    ) -> Self {
+        let sides = StoredSides::parse(meta_text);
+        let evidence = with_hash(sides.evidence, baseline_hash);
+        let meta_evidence = with_hash(sides.meta_evidence, meta_hash).or_else(|| {
             // A meta-only baseline's chosen evidence is its meta evidence.
             evidence
                 .clone()
                 .filter(|e| e.provenance.source == EvidenceSource::Inventory)
         });
         Baseline {
-            display_name: item.display_name,
+            display_name,
             evidence,
             meta_evidence,
         }
@@ -307,13 +306,10 @@ async fn load_baseline(
     while let Some((policy_type, subject_key, display_name, baseline_hash, meta_hash, meta_text)) =
         items.try_next().await?
     {
-        let item = BaselineItem {
-            display_name,
-            baseline_hash,
-            meta_hash,
-            meta_text,
-        };
-        baseline_by_key.insert((policy_type, subject_key), Baseline::from(item));
+        baseline_by_key.insert(
+            (policy_type, subject_key),
+            Baseline::new(display_name, baseline_hash, meta_hash, &meta_text),
+        );
     }
     Ok(baseline_by_key)
 }

@@ -228,13 +228,15 @@ pub async fn record_inventory_sync(
     let items_total = sync.items.len() as u64;
 
     let txn = db.begin().await?;
-    let run = runs::insert_completed(
+    // The run goes in first, for the items to reference it; `finish` writes
+    // its outcome, failure and context.
+    let mut run = runs::insert_completed(
         &txn,
         CompletedRun {
             workspace_id: tenant.workspace_id,
             tenant_id: tenant.id,
             run_type: RunType::InventorySync,
-            outcome,
+            outcome: RunOutcome::Pending,
             initiator_user_id: actor_user_id,
             run_identity_hash: runs::identity_hash(&[
                 "inventory_sync",
@@ -246,14 +248,8 @@ pub async fn record_inventory_sync(
                     .to_string(),
             ]),
             summary_counts: json!({}),
-            failure_summary: (failed > 0).then(
-                || json!({"reason_code": "policy_types_failed", "policy_types_failed": failed}),
-            ),
-            context: json!({"inventory_coverage": {
-                "observed_at": sync.observed_at,
-                "policy_types": coverage,
-                "warnings": warnings,
-            }}),
+            failure_summary: None,
+            context: json!({}),
             started_at,
             progress_total: items_total as i64,
         },
@@ -322,6 +318,14 @@ pub async fn record_inventory_sync(
             .rows_affected
     };
 
+    run.outcome = outcome;
+    run.failure_summary = (failed > 0)
+        .then(|| json!({"reason_code": "policy_types_failed", "policy_types_failed": failed}));
+    run.context = json!({"inventory_coverage": {
+        "observed_at": sync.observed_at,
+        "policy_types": coverage,
+        "warnings": warnings,
+    }});
     let counts = runs::summary_counts(&[
         ("items_total", items_total),
         ("items_upserted", items_total),
@@ -409,7 +413,7 @@ pub async fn record_policy_versions(
     let mut stored_hashes = HashSet::new();
     let (mut not_normalizable, mut blobs_total) = (0u64, 0u64);
     while let Some(pending) = next.take() {
-        let prepared = pending.await.map_err(Error::internal)?;
+        let mut prepared = pending.await.map_err(Error::internal)?;
         next = chunks.next().map(spawn_prepare);
         for v in &prepared {
             if let Err(err) = &v.normalized {
@@ -422,7 +426,7 @@ pub async fn record_policy_versions(
             }
         }
         blobs_total +=
-            store_blobs(&txn, backend, &prepared, &mut stored_hashes, started_at).await?;
+            store_blobs(&txn, backend, &mut prepared, &mut stored_hashes, started_at).await?;
         store_versions(
             &txn,
             backend,
@@ -527,16 +531,18 @@ fn json_text(backend: DbBackend, text: String) -> SimpleExpr {
 async fn store_blobs(
     txn: &DatabaseTransaction,
     backend: DbBackend,
-    chunk: &[PreparedVersion],
+    chunk: &mut [PreparedVersion],
     stored: &mut HashSet<String>,
     now: DateTime<Utc>,
 ) -> Result<u64> {
-    let mut fresh: Vec<(&str, &str)> = Vec::new();
-    for v in chunk {
-        if let Ok((hash, canonical)) = &v.normalized
+    // The canonical text moves into the blob row: the version keeps only
+    // its hash.
+    let mut fresh: Vec<(&str, String)> = Vec::new();
+    for v in chunk.iter_mut() {
+        if let Ok((hash, canonical)) = &mut v.normalized
             && stored.insert(hash.clone())
         {
-            fresh.push((hash, canonical));
+            fresh.push((hash, std::mem::take(canonical)));
         }
     }
     if fresh.is_empty() {
@@ -562,12 +568,13 @@ async fn store_blobs(
         evidence_blob::Column::Content,
         evidence_blob::Column::CreatedAt,
     ]);
-    for (hash, canonical) in &fresh {
+    let stored_now = fresh.len() as u64;
+    for (hash, canonical) in fresh {
         insert
             .values([
-                (*hash).into(),
+                hash.into(),
                 (canonical.len() as i64).into(),
-                json_text(backend, (*canonical).to_owned()),
+                json_text(backend, canonical),
                 now.into(),
             ])
             .map_err(Error::internal)?;
@@ -579,7 +586,7 @@ async fn store_blobs(
             .to_owned(),
     );
     txn.execute(&insert).await?;
-    Ok(fresh.len() as u64)
+    Ok(stored_now)
 }
 
 async fn store_versions(

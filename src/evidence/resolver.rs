@@ -68,11 +68,10 @@ pub async fn resolve_current_state<C: ConnectionTrait>(
     unique.sort();
     unique.dedup();
     for chunk in unique.chunks(CHUNK_SIZE) {
-        let content = ContentProvider { since }
+        let mut content = ContentProvider { since }
             .resolve(db, tenant_id, chunk, &mut resolution.warnings)
             .await?;
         let mut meta = MetaProvider.resolve(db, tenant_id, chunk).await?;
-        let mut content = content;
         for subject in chunk {
             if let Some(state) = chain(content.remove(*subject), meta.remove(*subject)) {
                 resolution.states.insert((*subject).clone(), state);
