@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use entity::enums::{RunOutcome, RunType};
 use entity::{evidence_blob, inventory_item, operation_run, policy_version, tenant};
 use rayon::prelude::*;
-use sea_orm::sea_query::{Expr, OnConflict, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    ExprTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+    ExprTrait, QueryFilter, QuerySelect, Set, Statement, TransactionTrait,
 };
 use serde_json::{Value, json};
 
@@ -26,6 +26,9 @@ const INSERT_CHUNK: usize = 500;
 /// Policy versions per normalize-then-store step of an ingestion: small
 /// enough that normalizing the next step overlaps most of the writing.
 const PIPELINE_CHUNK: usize = 250;
+/// Bytes of rows per PostgreSQL ingestion statement, about 250 versions of
+/// 8 KB.
+const MAX_RECORDSET_BYTES: usize = 2 << 20;
 /// Warnings kept in a run's context; the rest are counted.
 const MAX_WARNINGS_KEPT: usize = 100;
 const MAX_KEY_LEN: usize = 400;
@@ -377,6 +380,11 @@ pub async fn record_policy_versions(
     // written by `finish` in the same transaction.
     let total = input.versions.len() as u64;
     let mut warnings = unknown_type_warnings(input.versions.iter().map(|v| v.policy_type.as_str()));
+    // Normalizing is CPU work and storing is database work: chunk k + 1 is
+    // normalized on the blocking pool (over every core) while chunk k is
+    // written, and the first chunk while the run is inserted.
+    let mut chunks = in_chunks(input.versions, PIPELINE_CHUNK);
+    let mut next = chunks.next().map(spawn_prepare);
     let txn = db.begin().await?;
     let mut run = runs::insert_completed(
         &txn,
@@ -404,14 +412,10 @@ pub async fn record_policy_versions(
     )
     .await?;
 
-    // Normalizing is CPU work and storing is database work: chunk k + 1 is
-    // normalized on the blocking pool (over every core) while chunk k is
-    // written.
     let backend = txn.get_database_backend();
-    let mut chunks = in_chunks(input.versions, PIPELINE_CHUNK);
-    let mut next = chunks.next().map(spawn_prepare);
     let mut stored_hashes = HashSet::new();
     let (mut not_normalizable, mut blobs_total) = (0u64, 0u64);
+    let mut blob_job: Option<tokio::task::JoinHandle<Result<u64>>> = None;
     while let Some(pending) = next.take() {
         let mut prepared = pending.await.map_err(Error::internal)?;
         next = chunks.next().map(spawn_prepare);
@@ -425,8 +429,18 @@ pub async fn record_policy_versions(
                 });
             }
         }
-        blobs_total +=
-            store_blobs(&txn, backend, &mut prepared, &mut stored_hashes, started_at).await?;
+        let blobs = fresh_blobs(&mut prepared, &mut stored_hashes);
+        if let Some(job) = blob_job.take() {
+            blobs_total += job.await.map_err(Error::internal)??;
+        }
+        if blobs_beside_run(backend) {
+            let db = db.clone();
+            blob_job = Some(tokio::spawn(async move {
+                store_blobs(&db, backend, blobs, started_at).await
+            }));
+        } else {
+            blobs_total += store_blobs(&txn, backend, blobs, started_at).await?;
+        }
         store_versions(
             &txn,
             backend,
@@ -437,6 +451,10 @@ pub async fn record_policy_versions(
             started_at,
         )
         .await?;
+    }
+    // The run commits only once its blobs are stored.
+    if let Some(job) = blob_job.take() {
+        blobs_total += job.await.map_err(Error::internal)??;
     }
 
     let normalized = total - not_normalizable;
@@ -483,6 +501,16 @@ struct PreparedVersion {
     normalized: Result<(String, String), NotNormalizable>,
 }
 
+impl PreparedVersion {
+    /// The content hash, or why there is none.
+    fn hash_or_warning(&self) -> (Option<&str>, Option<&str>) {
+        match &self.normalized {
+            Ok((hash, _)) => (Some(hash), None),
+            Err(e) => (None, Some(&e.reason)),
+        }
+    }
+}
+
 /// Normalizes a chunk on the blocking pool, spread over the cores.
 fn spawn_prepare(
     versions: Vec<PolicyVersionInput>,
@@ -513,53 +541,82 @@ fn spawn_prepare(
     })
 }
 
-/// JSON text as a value of a JSON column: PostgreSQL parses it into jsonb,
-/// SQLite stores the text.
-fn json_text(backend: DbBackend, text: String) -> SimpleExpr {
-    let value = SimpleExpr::val(text);
-    if backend == DbBackend::Postgres {
-        value.cast_as("jsonb")
-    } else {
-        value
-    }
+/// Whether an ingestion writes its blobs beside the run's transaction rather
+/// than in it. Blobs are tenant-free and content-addressed, so they need not
+/// wait for the run: on PostgreSQL a second connection writes them, each
+/// chunk committing on its own, while the run's transaction writes the
+/// versions, and the server parses both documents of a version at once. A
+/// run that then fails leaves blobs nothing references yet, which the next
+/// capture of that content finds stored. SQLite takes one writer at a time,
+/// so there they go into the run's transaction.
+fn blobs_beside_run(backend: DbBackend) -> bool {
+    backend == DbBackend::Postgres
 }
 
-/// Stores the blobs of a chunk that are not stored yet. Blobs are
-/// content-addressed, each hash once, ever: hashes this call already wrote or
-/// the database already holds are skipped before any content is sent, so an
-/// unchanged policy costs one index probe, not a document.
-async fn store_blobs(
-    txn: &DatabaseTransaction,
-    backend: DbBackend,
+/// The blobs of a chunk that this ingestion has not stored yet, as (hash,
+/// canonical text). The canonical text moves out: the version keeps only its
+/// hash.
+fn fresh_blobs(
     chunk: &mut [PreparedVersion],
     stored: &mut HashSet<String>,
-    now: DateTime<Utc>,
-) -> Result<u64> {
-    // The canonical text moves into the blob row: the version keeps only
-    // its hash.
-    let mut fresh: Vec<(&str, String)> = Vec::new();
+) -> Vec<(String, String)> {
+    let mut fresh = Vec::new();
     for v in chunk.iter_mut() {
         if let Ok((hash, canonical)) = &mut v.normalized
             && stored.insert(hash.clone())
         {
-            fresh.push((hash, std::mem::take(canonical)));
+            fresh.push((hash.clone(), std::mem::take(canonical)));
         }
     }
+    fresh
+}
+
+/// Stores the blobs that the database does not hold yet. Each hash is stored
+/// once, ever: hashes already stored are skipped before any content is sent,
+/// so an unchanged policy costs one index probe, not a document.
+async fn store_blobs(
+    db: &impl ConnectionTrait,
+    backend: DbBackend,
+    mut fresh: Vec<(String, String)>,
+    now: DateTime<Utc>,
+) -> Result<u64> {
     if fresh.is_empty() {
         return Ok(0);
     }
     let existing: HashSet<String> = evidence_blob::Entity::find()
         .select_only()
         .column(evidence_blob::Column::Hash)
-        .filter(evidence_blob::Column::Hash.is_in(fresh.iter().map(|(h, _)| *h)))
+        .filter(evidence_blob::Column::Hash.is_in(fresh.iter().map(|(h, _)| h.as_str())))
         .into_tuple::<String>()
-        .all(txn)
+        .all(db)
         .await?
         .into_iter()
         .collect();
-    fresh.retain(|(hash, _)| !existing.contains(*hash));
+    fresh.retain(|(hash, _)| !existing.contains(hash));
+    let stored_now = fresh.len() as u64;
     if fresh.is_empty() {
         return Ok(0);
+    }
+    if backend == DbBackend::Postgres {
+        let arrays = pg_row_arrays(fresh.iter().map(|(hash, canonical)| {
+            [
+                ("h", Field::Text(Some(hash))),
+                ("s", Field::Int(canonical.len() as i64)),
+                ("c", Field::Json(canonical)),
+            ]
+        }))?;
+        for rows in arrays {
+            db.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "INSERT INTO evidence_blobs (hash, byte_size, content, created_at) \
+                 SELECT r->>'h', (r->>'s')::bigint, r->'c', $1 \
+                 FROM jsonb_array_elements($2::jsonb) AS r \
+                 ON CONFLICT (hash) DO NOTHING",
+                [now.into(), rows.into()],
+            ))
+            .await?;
+        }
+        return Ok(stored_now);
     }
     let mut insert = Query::insert();
     insert.into_table(evidence_blob::Entity).columns([
@@ -568,13 +625,12 @@ async fn store_blobs(
         evidence_blob::Column::Content,
         evidence_blob::Column::CreatedAt,
     ]);
-    let stored_now = fresh.len() as u64;
     for (hash, canonical) in fresh {
         insert
             .values([
                 hash.into(),
                 (canonical.len() as i64).into(),
-                json_text(backend, canonical),
+                canonical.into(),
                 now.into(),
             ])
             .map_err(Error::internal)?;
@@ -585,7 +641,7 @@ async fn store_blobs(
             .do_nothing()
             .to_owned(),
     );
-    txn.execute(&insert).await?;
+    db.execute(&insert).await?;
     Ok(stored_now)
 }
 
@@ -598,6 +654,36 @@ async fn store_versions(
     captured_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    if backend == DbBackend::Postgres {
+        let arrays = pg_row_arrays(chunk.iter().map(|v| {
+            let (hash, warning) = v.hash_or_warning();
+            [
+                ("t", Field::Text(Some(&v.policy_type))),
+                ("e", Field::Text(Some(&v.external_id))),
+                ("c", Field::Json(&v.content)),
+                ("h", Field::Text(hash)),
+                ("w", Field::Text(warning)),
+            ]
+        }))?;
+        for rows in arrays {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "INSERT INTO policy_versions (tenant_id, policy_type, external_id, captured_at, \
+                 operation_run_id, content, content_hash, normalize_warning, created_at) \
+                 SELECT $1, r->>'t', r->>'e', $2, $3, r->'c', r->>'h', r->>'w', $4 \
+                 FROM jsonb_array_elements($5::jsonb) AS r",
+                [
+                    tenant_id.into(),
+                    captured_at.into(),
+                    run_id.into(),
+                    now.into(),
+                    rows.into(),
+                ],
+            ))
+            .await?;
+        }
+        return Ok(());
+    }
     let mut insert = Query::insert();
     insert.into_table(policy_version::Entity).columns([
         policy_version::Column::TenantId,
@@ -622,7 +708,7 @@ async fn store_versions(
                 v.external_id.into(),
                 captured_at.into(),
                 run_id.into(),
-                json_text(backend, v.content),
+                v.content.into(),
                 hash.into(),
                 warning.into(),
                 now.into(),
@@ -631,6 +717,56 @@ async fn store_versions(
     }
     txn.execute(&insert).await?;
     Ok(())
+}
+
+/// A field of a row sent to PostgreSQL inside a JSON document.
+enum Field<'a> {
+    Text(Option<&'a str>),
+    Int(i64),
+    /// JSON text this module produced, embedded as it is.
+    Json(&'a str),
+}
+
+/// Rows for PostgreSQL as JSON arrays of objects, one array per statement,
+/// unpacked on the server by `jsonb_array_elements`. That is one fixed
+/// statement, planned once, instead of a VALUES list of 250 rows whose 2,250
+/// parameters the planner folds on every call, and the documents go in as
+/// the text they already are. (`jsonb_to_recordset` would be shorter, but
+/// it turns a JSON `null` payload into SQL NULL.) An array is closed once it
+/// holds `MAX_RECORDSET_BYTES`, which bounds the server's memory per
+/// statement.
+fn pg_row_arrays<'a, const N: usize>(
+    rows: impl IntoIterator<Item = [(&'static str, Field<'a>); N]>,
+) -> Result<Vec<String>> {
+    let close = |mut buf: Vec<u8>| {
+        buf.push(b']');
+        String::from_utf8(buf).map_err(Error::internal)
+    };
+    let mut arrays = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
+    for row in rows {
+        if buf.len() >= MAX_RECORDSET_BYTES {
+            arrays.push(close(std::mem::take(&mut buf))?);
+        }
+        buf.push(if buf.is_empty() { b'[' } else { b',' });
+        for (i, (name, field)) in row.iter().enumerate() {
+            buf.push(if i == 0 { b'{' } else { b',' });
+            serde_json::to_writer(&mut buf, name).map_err(Error::internal)?;
+            buf.push(b':');
+            match field {
+                Field::Text(text) => {
+                    serde_json::to_writer(&mut buf, text).map_err(Error::internal)?
+                }
+                Field::Int(n) => buf.extend_from_slice(n.to_string().as_bytes()),
+                Field::Json(json) => buf.extend_from_slice(json.as_bytes()),
+            }
+        }
+        buf.push(b'}');
+    }
+    if !buf.is_empty() {
+        arrays.push(close(buf)?);
+    }
+    Ok(arrays)
 }
 
 /// Records the final outcome, context and counts of an inline run, audits

@@ -2,7 +2,8 @@
 //! corpus, through the real server.
 
 use drift_engine::evidence::hash::hash_value;
-use entity::{evidence_blob, operation_run, policy_version};
+use drift_engine::evidence::ingest;
+use entity::{evidence_blob, operation_run, policy_version, tenant};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
@@ -401,13 +402,15 @@ async fn bad_evidence_input_is_refused_or_recorded_with_a_reason() {
                 {"policyType": "deviceConfigurations", "externalId": "nested", "content": nested},
                 {"policyType": "deviceConfigurations", "externalId": "huge", "content": huge},
                 {"policyType": "madeUpPolicies", "externalId": "new", "content": {"a": 1}},
+                {"policyType": "deviceConfigurations", "externalId": "text", "content": "a \"quoted\" \\ text"},
+                {"policyType": "deviceConfigurations", "externalId": "id \"with\" \\ quotes, é and 🙂", "content": {"displayName": "Quoted"}},
             ]}}),
         )
         .await;
     let run = &data["recordPolicyVersions"];
     assert_eq!(run["outcome"], "PARTIALLY_SUCCEEDED");
-    assert_eq!(run["summaryCounts"]["versions_total"], 4);
-    assert_eq!(run["summaryCounts"]["versions_not_normalizable"], 2);
+    assert_eq!(run["summaryCounts"]["versions_total"], 6);
+    assert_eq!(run["summaryCounts"]["versions_not_normalizable"], 3);
     let warnings = run["warnings"].as_array().expect("warnings");
     let reason = |id: &str| {
         warnings
@@ -426,11 +429,46 @@ async fn bad_evidence_input_is_refused_or_recorded_with_a_reason() {
                 .unwrap_or_default()
                 .contains("not in the registry")
     }));
+    // A JSON null payload, which the API's `JSON!` cannot carry but the
+    // engine takes, is kept as JSON null.
+    let tenant_row = tenant::Entity::find()
+        .one(&app.db)
+        .await
+        .expect("query")
+        .expect("the test's tenant");
+    ingest::record_policy_versions(
+        &app.db,
+        None,
+        &tenant_row,
+        ingest::PolicyVersions {
+            captured_at: chrono::Utc::now(),
+            versions: vec![ingest::PolicyVersionInput {
+                policy_type: "deviceConfigurations".to_owned(),
+                external_id: "null".to_owned(),
+                content: Value::Null,
+            }],
+        },
+    )
+    .await
+    .expect("recorded");
     let stored = policy_version::Entity::find()
         .all(&app.db)
         .await
         .expect("versions");
-    assert_eq!(stored.len(), 4, "nothing is lost");
+    assert_eq!(stored.len(), 7, "nothing is lost");
+    // Payloads and keys come back as they were sent, whatever they hold.
+    let content = |id: &str| {
+        stored
+            .iter()
+            .find(|v| v.external_id == id)
+            .map(|v| v.content.clone())
+    };
+    assert_eq!(content("null"), Some(Value::Null));
+    assert_eq!(content("text"), Some(json!("a \"quoted\" \\ text")));
+    assert_eq!(
+        content("id \"with\" \\ quotes, é and 🙂"),
+        Some(json!({"displayName": "Quoted"}))
+    );
     let array = stored
         .iter()
         .find(|v| v.external_id == "array")
