@@ -159,7 +159,9 @@ where
 /// the loader: through `load_many`, each relation waited out the
 /// DataLoader's batching window (1 ms) in turn, and without priming a large
 /// page could be split into several batches. With it, a page costs the same
-/// number of statements at any size.
+/// number of statements at any size. Relations that do not depend on each
+/// other load at the same time, on connections of their own, so a page
+/// waits for the longest chain (a run, then its tenant), not for the sum.
 pub async fn prime_findings(
     ctx: &async_graphql::Context<'_>,
     findings: &[&entity::finding::Model],
@@ -181,26 +183,39 @@ pub async fn prime_findings(
         .collect();
     let wants_runs = run_fields.iter().any(|f| f.exists());
     let wants_initiators = run_fields.iter().any(|f| f.field("initiator").exists());
-    if wants("tenant") {
-        prime(
-            loaders,
-            findings.iter().map(|f| TenantId(f.tenant_id)).collect(),
-        )
-        .await?;
-    }
-    if wants("baselineProfile") {
-        let ids = findings
-            .iter()
-            .map(|f| BaselineProfileId(f.baseline_profile_id));
-        prime(loaders, ids.collect()).await?;
-    }
-    if wants("baselineSnapshot") {
-        let ids = findings
-            .iter()
-            .map(|f| BaselineSnapshotId(f.baseline_snapshot_id));
-        prime(loaders, ids.collect()).await?;
-    }
-    if wants_runs {
+
+    let tenants = async {
+        if wants("tenant") {
+            prime(
+                loaders,
+                findings.iter().map(|f| TenantId(f.tenant_id)).collect(),
+            )
+            .await?;
+        }
+        Ok::<_, DbErr>(())
+    };
+    let profiles = async {
+        if wants("baselineProfile") {
+            let ids = findings
+                .iter()
+                .map(|f| BaselineProfileId(f.baseline_profile_id));
+            prime(loaders, ids.collect()).await?;
+        }
+        Ok(())
+    };
+    let snapshots = async {
+        if wants("baselineSnapshot") {
+            let ids = findings
+                .iter()
+                .map(|f| BaselineSnapshotId(f.baseline_snapshot_id));
+            prime(loaders, ids.collect()).await?;
+        }
+        Ok(())
+    };
+    let runs = async {
+        if !wants_runs {
+            return Ok(());
+        }
         let run_ids: Vec<OperationRunId> = findings
             .iter()
             .flat_map(|f| {
@@ -213,31 +228,39 @@ pub async fn prime_findings(
             .collect();
         // A run's fields check access to its tenant, and may name its initiator.
         let runs = prime(loaders, run_ids).await?;
-        prime(
+        let run_tenants = prime(
             loaders,
             runs.values().map(|r| TenantId(r.tenant_id)).collect(),
-        )
-        .await?;
-        if wants_initiators {
-            let ids = runs
-                .values()
-                .filter_map(|r| r.initiator_user_id)
-                .map(UserId);
-            prime(loaders, ids.collect()).await?;
-        }
-    }
-    if wants("settingChanges") {
-        let hashes: Vec<BlobHash> = findings
-            .iter()
-            .flat_map(|f| {
-                sides.iter().filter_map(|side| {
-                    let s = &f.evidence_jsonb[side];
-                    (s["provenance"]["fidelity"] == "content")
-                        .then(|| s["hash"].as_str().map(|h| BlobHash(h.to_owned())))?
+        );
+        let initiators = async {
+            if wants_initiators {
+                let ids = runs
+                    .values()
+                    .filter_map(|r| r.initiator_user_id)
+                    .map(UserId);
+                prime(loaders, ids.collect()).await?;
+            }
+            Ok(())
+        };
+        futures_util::try_join!(run_tenants, initiators)?;
+        Ok(())
+    };
+    let blobs = async {
+        if wants("settingChanges") {
+            let hashes: Vec<BlobHash> = findings
+                .iter()
+                .flat_map(|f| {
+                    sides.iter().filter_map(|side| {
+                        let s = &f.evidence_jsonb[side];
+                        (s["provenance"]["fidelity"] == "content")
+                            .then(|| s["hash"].as_str().map(|h| BlobHash(h.to_owned())))?
+                    })
                 })
-            })
-            .collect();
-        prime(loaders, hashes).await?;
-    }
+                .collect();
+            prime(loaders, hashes).await?;
+        }
+        Ok(())
+    };
+    futures_util::try_join!(tenants, profiles, snapshots, runs, blobs)?;
     Ok(())
 }

@@ -80,13 +80,7 @@ impl BaselineQuery {
         before: Option<String>,
     ) -> Result<TimeIdConnection<Finding>> {
         let tenant_id = ids::decode_as(&tenant_id, NodeKind::Tenant)?;
-        auth::authorized_tenant(
-            ctx.db(),
-            ctx.viewer()?,
-            tenant_id,
-            Some(Capability::TenantFindingsView),
-        )
-        .await?;
+        let viewer = ctx.viewer()?;
         let mut select = finding::Entity::find().filter(finding::Column::TenantId.eq(tenant_id));
         if let Some(fidelity) = fidelity {
             select = select.filter(
@@ -112,14 +106,26 @@ impl BaselineQuery {
             let profile_id = ids::decode_as(&profile, NodeKind::BaselineProfile)?;
             select = select.filter(finding::Column::BaselineProfileId.eq(profile_id));
         }
-        let page = connection::paginate(
-            ctx.db(),
-            select,
-            connection::findings_newest_first(),
-            Finding,
-            PageArgs::new(first, after, last, before),
-        )
-        .await?;
+        // The access check and the page are read at the same time, on two
+        // connections: the page is dropped unless the check passes, and the
+        // check's error comes first.
+        let (authorized, page) = futures_util::join!(
+            auth::authorized_tenant(
+                ctx.db(),
+                viewer,
+                tenant_id,
+                Some(Capability::TenantFindingsView),
+            ),
+            connection::paginate(
+                ctx.db(),
+                select,
+                connection::findings_newest_first(),
+                Finding,
+                PageArgs::new(first, after, last, before),
+            )
+        );
+        authorized?;
+        let page = page?;
         let models: Vec<&finding::Model> = page.edges.iter().map(|e| &e.node.0).collect();
         prime_findings(ctx, &models).await.map_err(Error::from)?;
         Ok(page)
