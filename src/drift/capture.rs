@@ -6,9 +6,14 @@ use std::collections::HashSet;
 use chrono::Utc;
 use entity::enums::{CaptureMode, Fidelity, RunOutcome, SnapshotStatus, SubjectMatch};
 use entity::{baseline_profile, baseline_snapshot, baseline_snapshot_item};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, NotSet, QueryFilter, Set, Statement,
+};
 use serde::Deserialize;
 use serde_json::json;
+
+use crate::db::{JsonField, json_row_arrays};
 
 use super::profiles::Scope;
 use super::subjects::key_of;
@@ -57,6 +62,54 @@ fn evidence_json(e: &Evidence) -> serde_json::Value {
         "observed_at": e.provenance.observed_at,
         "observed_operation_run_id": e.provenance.observed_operation_run_id,
     })
+}
+
+/// Stores a chunk of a snapshot's items. PostgreSQL takes them as one JSON
+/// array (see `json_row_arrays`); planning a 500-row VALUES list was most of
+/// the statement's 21 ms.
+async fn insert_items(
+    db: &DatabaseConnection,
+    snapshot_id: i64,
+    workspace_id: i64,
+    rows: Vec<baseline_snapshot_item::Model>,
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    if db.get_database_backend() == DbBackend::Postgres {
+        let metas: Vec<String> = rows.iter().map(|r| r.meta_jsonb.to_string()).collect();
+        let arrays = json_row_arrays(rows.iter().zip(&metas).map(|(r, meta)| {
+            [
+                ("t", JsonField::Text(Some(&r.policy_type))),
+                ("k", JsonField::Text(Some(&r.subject_key))),
+                ("d", JsonField::Text(Some(&r.display_name))),
+                ("b", JsonField::Text(r.baseline_hash.as_deref())),
+                ("m", JsonField::Text(r.meta_hash.as_deref())),
+                ("j", JsonField::Json(meta)),
+            ]
+        }))?;
+        for array in arrays {
+            db.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "INSERT INTO baseline_snapshot_items (baseline_snapshot_id, workspace_id, \
+                 policy_type, subject_key, display_name, baseline_hash, meta_hash, meta_jsonb) \
+                 SELECT $1, $2, r->>'t', r->>'k', r->>'d', r->>'b', r->>'m', r->'j' \
+                 FROM jsonb_array_elements($3::jsonb) AS r",
+                [snapshot_id.into(), workspace_id.into(), array.into()],
+            ))
+            .await?;
+        }
+        return Ok(());
+    }
+    let rows = rows.into_iter().map(|r| {
+        let mut row: baseline_snapshot_item::ActiveModel = r.into();
+        row.id = NotSet;
+        row
+    });
+    baseline_snapshot_item::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }
 
 pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
@@ -152,27 +205,23 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
                     missing_content.push(json!({"policy_type": subject.policy_type, "external_id": subject.external_id}));
                 }
             }
-            rows.push(baseline_snapshot_item::ActiveModel {
-                baseline_snapshot_id: Set(snapshot.id),
-                workspace_id: Set(profile.workspace_id),
-                policy_type: Set(subject.policy_type.clone()),
-                subject_key: Set(subject_key),
-                display_name: Set(subject.display_name.clone()),
-                baseline_hash: Set(chosen.as_ref().map(|e| e.hash.clone())),
-                meta_hash: Set(meta_evidence.as_ref().map(|e| e.hash.clone())),
-                meta_jsonb: Set(json!({
+            rows.push(baseline_snapshot_item::Model {
+                id: 0,
+                baseline_snapshot_id: snapshot.id,
+                workspace_id: profile.workspace_id,
+                policy_type: subject.policy_type.clone(),
+                subject_key,
+                display_name: subject.display_name.clone(),
+                baseline_hash: chosen.as_ref().map(|e| e.hash.clone()),
+                meta_hash: meta_evidence.as_ref().map(|e| e.hash.clone()),
+                meta_jsonb: json!({
                     "evidence": chosen.as_ref().map(evidence_json),
                     "meta_evidence": meta_evidence.as_ref().map(evidence_json),
-                })),
-                ..Default::default()
+                }),
             });
         }
         items += rows.len() as i64;
-        if !rows.is_empty() {
-            baseline_snapshot_item::Entity::insert_many(rows)
-                .exec_without_returning(db)
-                .await?;
-        }
+        insert_items(db, snapshot.id, profile.workspace_id, rows).await?;
         ctx.progress(((n + 1) * CHUNK_SIZE).min(subjects.len()) as i64, total)
             .await?;
     }

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use super::normalize::{self, NotNormalizable};
 use super::{EvidenceWarning, meta, registry};
 use crate::audit::{self, Action};
+use crate::db::{JsonField, json_row_arrays};
 use crate::error::{Error, Result};
 use crate::runs::{self, CompletedRun};
 
@@ -26,9 +27,6 @@ const INSERT_CHUNK: usize = 500;
 /// Policy versions per normalize-then-store step of an ingestion: small
 /// enough that normalizing the next step overlaps most of the writing.
 const PIPELINE_CHUNK: usize = 250;
-/// Bytes of rows per PostgreSQL ingestion statement, about 250 versions of
-/// 8 KB.
-const MAX_RECORDSET_BYTES: usize = 2 << 20;
 /// Warnings kept in a run's context; the rest are counted.
 const MAX_WARNINGS_KEPT: usize = 100;
 const MAX_KEY_LEN: usize = 400;
@@ -598,11 +596,11 @@ async fn store_blobs(
         return Ok(0);
     }
     if backend == DbBackend::Postgres {
-        let arrays = pg_row_arrays(fresh.iter().map(|(hash, canonical)| {
+        let arrays = json_row_arrays(fresh.iter().map(|(hash, canonical)| {
             [
-                ("h", Field::Text(Some(hash))),
-                ("s", Field::Int(canonical.len() as i64)),
-                ("c", Field::Json(canonical)),
+                ("h", JsonField::Text(Some(hash))),
+                ("s", JsonField::Int(canonical.len() as i64)),
+                ("c", JsonField::Json(canonical)),
             ]
         }))?;
         for rows in arrays {
@@ -655,14 +653,14 @@ async fn store_versions(
     now: DateTime<Utc>,
 ) -> Result<()> {
     if backend == DbBackend::Postgres {
-        let arrays = pg_row_arrays(chunk.iter().map(|v| {
+        let arrays = json_row_arrays(chunk.iter().map(|v| {
             let (hash, warning) = v.hash_or_warning();
             [
-                ("t", Field::Text(Some(&v.policy_type))),
-                ("e", Field::Text(Some(&v.external_id))),
-                ("c", Field::Json(&v.content)),
-                ("h", Field::Text(hash)),
-                ("w", Field::Text(warning)),
+                ("t", JsonField::Text(Some(&v.policy_type))),
+                ("e", JsonField::Text(Some(&v.external_id))),
+                ("c", JsonField::Json(&v.content)),
+                ("h", JsonField::Text(hash)),
+                ("w", JsonField::Text(warning)),
             ]
         }))?;
         for rows in arrays {
@@ -717,56 +715,6 @@ async fn store_versions(
     }
     txn.execute(&insert).await?;
     Ok(())
-}
-
-/// A field of a row sent to PostgreSQL inside a JSON document.
-enum Field<'a> {
-    Text(Option<&'a str>),
-    Int(i64),
-    /// JSON text this module produced, embedded as it is.
-    Json(&'a str),
-}
-
-/// Rows for PostgreSQL as JSON arrays of objects, one array per statement,
-/// unpacked on the server by `jsonb_array_elements`. That is one fixed
-/// statement, planned once, instead of a VALUES list of 250 rows whose 2,250
-/// parameters the planner folds on every call, and the documents go in as
-/// the text they already are. (`jsonb_to_recordset` would be shorter, but
-/// it turns a JSON `null` payload into SQL NULL.) An array is closed once it
-/// holds `MAX_RECORDSET_BYTES`, which bounds the server's memory per
-/// statement.
-fn pg_row_arrays<'a, const N: usize>(
-    rows: impl IntoIterator<Item = [(&'static str, Field<'a>); N]>,
-) -> Result<Vec<String>> {
-    let close = |mut buf: Vec<u8>| {
-        buf.push(b']');
-        String::from_utf8(buf).map_err(Error::internal)
-    };
-    let mut arrays = Vec::new();
-    let mut buf: Vec<u8> = Vec::new();
-    for row in rows {
-        if buf.len() >= MAX_RECORDSET_BYTES {
-            arrays.push(close(std::mem::take(&mut buf))?);
-        }
-        buf.push(if buf.is_empty() { b'[' } else { b',' });
-        for (i, (name, field)) in row.iter().enumerate() {
-            buf.push(if i == 0 { b'{' } else { b',' });
-            serde_json::to_writer(&mut buf, name).map_err(Error::internal)?;
-            buf.push(b':');
-            match field {
-                Field::Text(text) => {
-                    serde_json::to_writer(&mut buf, text).map_err(Error::internal)?
-                }
-                Field::Int(n) => buf.extend_from_slice(n.to_string().as_bytes()),
-                Field::Json(json) => buf.extend_from_slice(json.as_bytes()),
-            }
-        }
-        buf.push(b'}');
-    }
-    if !buf.is_empty() {
-        arrays.push(close(buf)?);
-    }
-    Ok(arrays)
 }
 
 /// Records the final outcome, context and counts of an inline run, audits
