@@ -13,10 +13,9 @@ use sea_orm::{
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::db::{JsonField, json_row_arrays};
-
 use super::profiles::Scope;
 use super::subjects::key_of;
+use crate::db::{JsonField, json_row_arrays};
 use crate::evidence::resolver::{CHUNK_SIZE, resolve_present};
 use crate::evidence::{Evidence, EvidenceWarning};
 use crate::runs::identity_hash;
