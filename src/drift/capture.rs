@@ -68,14 +68,14 @@ fn evidence_json(e: &Evidence) -> serde_json::Value {
 /// the statement's 21 ms.
 async fn insert_items(
     db: &DatabaseConnection,
-    snapshot_id: i64,
-    workspace_id: i64,
     rows: Vec<baseline_snapshot_item::Model>,
 ) -> Result<(), DbErr> {
-    if rows.is_empty() {
+    let Some(first) = rows.first() else {
         return Ok(());
-    }
+    };
     if db.get_database_backend() == DbBackend::Postgres {
+        // A chunk's items share their snapshot and workspace.
+        let (snapshot_id, workspace_id) = (first.baseline_snapshot_id, first.workspace_id);
         let metas: Vec<String> = rows.iter().map(|r| r.meta_jsonb.to_string()).collect();
         let arrays = json_row_arrays(rows.iter().zip(&metas).map(|(r, meta)| {
             [
@@ -220,7 +220,7 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
             });
         }
         items += rows.len() as i64;
-        insert_items(db, snapshot.id, profile.workspace_id, rows).await?;
+        insert_items(db, rows).await?;
         ctx.progress(((n + 1) * CHUNK_SIZE).min(subjects.len()) as i64, total)
             .await?;
     }
