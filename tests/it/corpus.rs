@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use drift_engine::evidence::diff::{ChangeKind, diff};
+use drift_engine::evidence::hash::canonical_bytes;
 use drift_engine::evidence::normalize::normalize;
 use drift_engine::evidence::registry::{self, TRIMMED_TEXT, VOLATILE_TOP_LEVEL};
 use serde_json::Value;
@@ -135,6 +136,28 @@ fn every_corpus_file_normalizes_or_gives_a_reason() {
     }
     // Every real export is well formed for its type.
     assert_eq!(normalized, files.len());
+}
+
+/// Stored hashes were computed with serde_jcs: the canonical writer must give
+/// the same bytes for every real document, raw and normalized.
+#[test]
+fn canonical_form_of_every_export_is_serde_jcs_byte_for_byte() {
+    for (policy_type, path) in corpus_files() {
+        let raw = load(&path);
+        let normalized = normalize(&policy_type, &raw).expect("normalizes");
+        for value in [&raw, &normalized.value] {
+            assert_eq!(
+                String::from_utf8(canonical_bytes(value)).expect("UTF-8"),
+                serde_jcs::to_string(value).expect("serializes"),
+                "{}",
+                path.display()
+            );
+        }
+        assert_eq!(
+            normalized.canonical,
+            serde_jcs::to_vec(&normalized.value).expect("serializes")
+        );
+    }
 }
 
 #[test]

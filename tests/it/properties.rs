@@ -1,6 +1,8 @@
 //! Property tests of the hash: reordering keys or set elements never changes
-//! it; changing any non-volatile value always does.
+//! it; changing any non-volatile value always does; the canonical form is
+//! serde_jcs's, byte for byte.
 
+use drift_engine::evidence::hash::canonical_bytes;
 use drift_engine::evidence::normalize::normalize;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -108,8 +110,36 @@ fn mutate_leaf(value: &mut Value, n: &mut usize) -> bool {
     }
 }
 
+/// Any JSON: keys and strings over the whole of Unicode (surrogate pairs,
+/// the private use area, controls, quotes), integers of every size and
+/// floats of every magnitude.
+fn any_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<u64>().prop_map(|n| json!(n)),
+        any::<f64>()
+            .prop_filter("JSON numbers are finite", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
+        any::<String>().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 64, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec((any::<String>(), inner), 0..6)
+                .prop_map(|members| Value::Object(members.into_iter().collect())),
+        ]
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn canonical_form_is_serde_jcs_byte_for_byte(doc in any_json()) {
+        prop_assert_eq!(canonical_bytes(&doc), serde_jcs::to_vec(&doc).expect("serializes"));
+    }
 
     #[test]
     fn reordering_keys_and_sets_keeps_the_hash(doc in policy()) {
