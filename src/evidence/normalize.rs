@@ -179,7 +179,9 @@ impl Walker {
             .map(registry::volatile_in_elements)
             .unwrap_or(&[]);
         let top_level = ctx.top_level && self.rule.root == RootShape::Object;
-        let mut out = Map::new();
+        // Members come out in the input's order, which is the map's own, so
+        // collecting them builds the map in one pass instead of inserting.
+        let mut out = Vec::with_capacity(map.len());
         for (key, v) in map {
             let key_str = key.as_str();
             if registry::is_odata_annotation(key_str)
@@ -215,9 +217,9 @@ impl Walker {
                     depth + 1,
                 )?
             };
-            out.insert(key.clone(), normalized);
+            out.push((key.clone(), normalized));
         }
-        Ok(Value::Object(out))
+        Ok(Value::Object(Map::from_iter(out)))
     }
 
     fn array(&self, name: &str, items: &[Value], depth: usize) -> Result<Value, NotNormalizable> {
