@@ -55,7 +55,7 @@ pub enum JsonField<'a> {
     Json(&'a str),
 }
 
-/// Bytes of rows per statement: about 250 policy versions of 8 KB.
+/// Bytes of rows per statement, which bounds the server's memory for one.
 const MAX_JSON_ROWS_BYTES: usize = 2 << 20;
 
 /// Rows for a bulk insert on PostgreSQL, as JSON arrays of objects, one array
