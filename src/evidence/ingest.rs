@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use super::normalize::{self, NotNormalizable};
 use super::{EvidenceWarning, meta, registry};
 use crate::audit::{self, Action};
+use crate::db::jsonb_text;
 use crate::error::{Error, Result};
 use crate::runs::{self, CompletedRun};
 
@@ -381,7 +382,9 @@ pub async fn record_policy_versions(
     // normalized on the blocking pool (over every core) while chunk k is
     // written, and the first chunk while the run is inserted.
     let mut chunks = in_chunks(input.versions, PIPELINE_CHUNK);
-    let mut next = chunks.next().map(spawn_prepare);
+    let backend = db.get_database_backend();
+    let prepare = |chunk| spawn_prepare(chunk, backend);
+    let mut next = chunks.next().map(prepare);
     let txn = db.begin().await?;
     let mut run = runs::insert_completed(
         &txn,
@@ -409,13 +412,12 @@ pub async fn record_policy_versions(
     )
     .await?;
 
-    let backend = txn.get_database_backend();
     let mut stored_hashes = HashSet::new();
     let (mut not_normalizable, mut blobs_total) = (0u64, 0u64);
     let mut blob_job: Option<tokio::task::JoinHandle<Result<u64>>> = None;
     while let Some(pending) = next.take() {
         let mut prepared = pending.await.map_err(Error::internal)?;
-        next = chunks.next().map(spawn_prepare);
+        next = chunks.next().map(prepare);
         for v in &prepared {
             if let Err(err) = &v.normalized {
                 not_normalizable += 1;
@@ -492,15 +494,27 @@ pub async fn record_policy_versions(
 struct PreparedVersion {
     policy_type: String,
     external_id: String,
-    /// The payload with its secrets redacted, as JSON text.
+    /// The payload with its secrets redacted, as JSON text in jsonb's key
+    /// order (see `db::jsonb_text`).
     content: String,
-    /// The content hash and the canonical JSON it was computed over.
-    normalized: Result<(String, String), NotNormalizable>,
+    /// The normalized content, or why there is none.
+    normalized: Result<Blob, NotNormalizable>,
+}
+
+/// Normalized content, as the evidence blob that stores it.
+struct Blob {
+    hash: String,
+    /// The size of the canonical form the hash was computed over.
+    byte_size: i64,
+    /// What the blob's column receives: the canonical JSON itself on SQLite,
+    /// the same content in jsonb's key order on PostgreSQL.
+    text: String,
 }
 
 /// Normalizes a chunk on the blocking pool, spread over the cores.
 fn spawn_prepare(
     versions: Vec<PolicyVersionInput>,
+    backend: DbBackend,
 ) -> tokio::task::JoinHandle<Vec<PreparedVersion>> {
     tokio::task::spawn_blocking(move || {
         versions
@@ -508,19 +522,25 @@ fn spawn_prepare(
             .with_min_len(16)
             .map(|mut v| {
                 let normalized = normalize::normalize(&v.policy_type, &v.content).and_then(|n| {
-                    // JCS output is UTF-8 by construction; the blob stores
-                    // those very bytes rather than serializing again.
-                    let canonical =
+                    let byte_size = n.canonical.len() as i64;
+                    let text = if backend == DbBackend::Postgres {
+                        jsonb_text(&n.value)
+                    } else {
+                        // JCS output is UTF-8 by construction; SQLite stores
+                        // those very bytes rather than serializing again.
                         String::from_utf8(n.canonical).map_err(|_| NotNormalizable {
                             reason: "the canonical form is not UTF-8".to_owned(),
-                        })?;
-                    Ok((n.hash, canonical))
+                        })?
+                    };
+                    Ok(Blob {
+                        hash: n.hash,
+                        byte_size,
+                        text,
+                    })
                 });
                 normalize::redact_secrets(&v.policy_type, &mut v.content);
                 PreparedVersion {
-                    // Into bytes directly: `Value`'s Display goes through
-                    // `fmt::Write`, at about half the speed.
-                    content: serde_json::to_string(&v.content).unwrap_or_default(),
+                    content: jsonb_text(&v.content),
                     policy_type: v.policy_type,
                     external_id: v.external_id,
                     normalized,
@@ -575,19 +595,19 @@ fn by_document_bytes<T>(rows: Vec<T>, bytes: impl Fn(&T) -> usize) -> Vec<Vec<T>
     groups
 }
 
-/// The blobs of a chunk that this ingestion has not stored yet, as (hash,
-/// canonical text). The canonical text moves out: the version keeps only its
-/// hash.
-fn fresh_blobs(
-    chunk: &mut [PreparedVersion],
-    stored: &mut HashSet<String>,
-) -> Vec<(String, String)> {
+/// The blobs of a chunk that this ingestion has not stored yet. They move
+/// out: the version keeps only its hash.
+fn fresh_blobs(chunk: &mut [PreparedVersion], stored: &mut HashSet<String>) -> Vec<Blob> {
     let mut fresh = Vec::new();
     for v in chunk.iter_mut() {
-        if let Ok((hash, canonical)) = &mut v.normalized
-            && stored.insert(hash.clone())
+        if let Ok(blob) = &mut v.normalized
+            && stored.insert(blob.hash.clone())
         {
-            fresh.push((hash.clone(), std::mem::take(canonical)));
+            fresh.push(Blob {
+                hash: blob.hash.clone(),
+                byte_size: blob.byte_size,
+                text: std::mem::take(&mut blob.text),
+            });
         }
     }
     fresh
@@ -599,7 +619,7 @@ fn fresh_blobs(
 async fn store_blobs(
     db: &impl ConnectionTrait,
     backend: DbBackend,
-    mut fresh: Vec<(String, String)>,
+    mut fresh: Vec<Blob>,
     now: DateTime<Utc>,
 ) -> Result<u64> {
     if fresh.is_empty() {
@@ -608,24 +628,24 @@ async fn store_blobs(
     let existing: HashSet<String> = evidence_blob::Entity::find()
         .select_only()
         .column(evidence_blob::Column::Hash)
-        .filter(evidence_blob::Column::Hash.is_in(fresh.iter().map(|(h, _)| h.as_str())))
+        .filter(evidence_blob::Column::Hash.is_in(fresh.iter().map(|b| b.hash.as_str())))
         .into_tuple::<String>()
         .all(db)
         .await?
         .into_iter()
         .collect();
-    fresh.retain(|(hash, _)| !existing.contains(hash));
+    fresh.retain(|b| !existing.contains(&b.hash));
     let stored_now = fresh.len() as u64;
     if fresh.is_empty() {
         return Ok(0);
     }
     if backend == DbBackend::Postgres {
-        for group in by_document_bytes(fresh, |(_, canonical)| canonical.len()) {
+        for group in by_document_bytes(fresh, |b| b.text.len()) {
             let (mut hashes, mut sizes, mut contents) = (vec![], vec![], vec![]);
-            for (hash, canonical) in group {
-                hashes.push(hash);
-                sizes.push(canonical.len() as i64);
-                contents.push(canonical);
+            for blob in group {
+                hashes.push(blob.hash);
+                sizes.push(blob.byte_size);
+                contents.push(blob.text);
             }
             db.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
@@ -646,12 +666,12 @@ async fn store_blobs(
         evidence_blob::Column::Content,
         evidence_blob::Column::CreatedAt,
     ]);
-    for (hash, canonical) in fresh {
+    for blob in fresh {
         insert
             .values([
-                hash.into(),
-                (canonical.len() as i64).into(),
-                canonical.into(),
+                blob.hash.into(),
+                blob.byte_size.into(),
+                blob.text.into(),
                 now.into(),
             ])
             .map_err(Error::internal)?;
@@ -689,7 +709,7 @@ async fn store_versions(
                 // The arrays hold no NULLs (see `by_document_bytes`): no hash
                 // and no warning go as '' and are stored as NULL.
                 let (hash, warning) = match v.normalized {
-                    Ok((hash, _)) => (hash, String::new()),
+                    Ok(blob) => (blob.hash, String::new()),
                     Err(e) => (String::new(), e.reason),
                 };
                 types.push(v.policy_type);
@@ -735,7 +755,7 @@ async fn store_versions(
     ]);
     for v in chunk {
         let (hash, warning) = match v.normalized {
-            Ok((hash, _)) => (Some(hash), None),
+            Ok(blob) => (Some(blob.hash), None),
             Err(e) => (None, Some(e.reason)),
         };
         insert

@@ -1,13 +1,14 @@
 //! Ingestion over GraphQL: inventory syncs and policy versions from the real
 //! corpus, through the real server.
 
+use drift_engine::db::{jsonb_key_order, jsonb_text};
 use drift_engine::evidence::hash::hash_value;
 use drift_engine::evidence::ingest;
 use entity::{evidence_blob, operation_run, policy_version, tenant};
-use sea_orm::{EntityTrait, PaginatorTrait};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, Statement};
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, error_code};
+use crate::common::{TestApp, TestDb, error_code};
 use crate::corpus::{corpus_files, load};
 
 const SYNC: &str = r#"mutation($input: RecordInventorySyncInput!) {
@@ -489,4 +490,38 @@ async fn bad_evidence_input_is_refused_or_recorded_with_a_reason() {
             .content_hash
             .is_some()
     );
+}
+
+/// Policy documents go to PostgreSQL with their keys in jsonb's own order, so
+/// that the server's sort of each object finds it sorted: that order has to
+/// be the server's.
+#[tokio::test]
+async fn jsonb_text_writes_keys_in_the_order_postgres_keeps() {
+    let test_db = TestDb::new().await;
+    if !test_db.is_postgres {
+        eprintln!("skipped: the order is PostgreSQL's (set TEST_DATABASE_URL)");
+        return;
+    }
+    let keys = [
+        "bb", "a", "ab", "", "é", "z", "zz", "Z", "aa", "a b", "\u{e000}", "😀", "settings", "id",
+    ];
+    let object = Value::Object(keys.iter().map(|k| ((*k).to_owned(), json!(1))).collect());
+    let row = test_db
+        .db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT array_agg(k ORDER BY n) AS keys \
+             FROM jsonb_object_keys($1::jsonb) WITH ORDINALITY AS t(k, n)",
+            [jsonb_text(&object).into()],
+        ))
+        .await
+        .expect("query")
+        .expect("a row");
+    let server_order: Vec<String> = row.try_get("", "keys").expect("keys");
+    let mut ours: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    ours.sort_by(|a, b| jsonb_key_order(a, b));
+    assert_eq!(server_order, ours);
+    assert!(jsonb_text(&object).starts_with(
+        r#"{"":1,"Z":1,"a":1,"z":1,"aa":1,"ab":1,"bb":1,"id":1,"zz":1,"é":1,"a b":1"#
+    ));
 }
