@@ -56,8 +56,9 @@ pub async fn migrations_current(db: &DatabaseConnection) -> Result<bool, DbErr> 
 /// as jsonb, whose key order is not kept anyway; it costs about 2 µs more per
 /// 6 KB document than `serde_json::to_string`.
 pub fn jsonb_text(value: &serde_json::Value) -> String {
+    use crate::evidence::hash::{JsonForm, write_json};
     let mut out = Vec::with_capacity(1024);
-    write_jsonb_ordered(&mut out, value);
+    write_json(&mut out, value, JsonForm::JsonbOrder);
     // Only serde_json's own output and ASCII punctuation went in.
     String::from_utf8(out).unwrap_or_default()
 }
@@ -65,40 +66,6 @@ pub fn jsonb_text(value: &serde_json::Value) -> String {
 /// The order of keys in a jsonb object: by length in bytes, then by bytes.
 pub fn jsonb_key_order(a: &str, b: &str) -> std::cmp::Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-}
-
-fn write_jsonb_ordered(out: &mut Vec<u8>, value: &serde_json::Value) {
-    use serde_json::Value;
-    // Writing JSON into a Vec cannot fail.
-    match value {
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_jsonb_ordered(out, item);
-            }
-            out.push(b']');
-        }
-        Value::Object(map) => {
-            let mut members: Vec<(&String, &Value)> = map.iter().collect();
-            members.sort_unstable_by(|a, b| jsonb_key_order(a.0, b.0));
-            out.push(b'{');
-            for (i, (key, member)) in members.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                let _ = serde_json::to_writer(&mut *out, key);
-                out.push(b':');
-                write_jsonb_ordered(out, member);
-            }
-            out.push(b'}');
-        }
-        scalar => {
-            let _ = serde_json::to_writer(&mut *out, scalar);
-        }
-    }
 }
 
 /// A field of a row sent to PostgreSQL inside a JSON document.

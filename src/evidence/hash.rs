@@ -12,6 +12,9 @@
 //! `Number.prototype.toString`, as RFC 8785 requires) and strings escaped by
 //! serde_json, as serde_jcs does; a test holds the output byte for byte to
 //! serde_jcs's over the corpus and over generated documents.
+//!
+//! The same writer, with jsonb's key order and serde_json's numbers, writes
+//! the documents sent to PostgreSQL (`db::jsonb_text`).
 
 use std::cmp::Ordering;
 
@@ -23,15 +26,40 @@ use sha2::{Digest, Sha256};
 /// Independent of serde_json's map order.
 pub fn canonical_bytes(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
-    write_value(&mut out, value);
+    write_json(&mut out, value, JsonForm::Canonical);
     out
 }
 
-fn write_value(out: &mut Vec<u8>, value: &Value) {
+/// How `write_json` orders an object's members and writes its numbers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum JsonForm {
+    /// RFC 8785: members in UTF-16 order of their keys, numbers as
+    /// ECMAScript doubles.
+    Canonical,
+    /// Members in jsonb's order (`db::jsonb_key_order`), numbers as
+    /// serde_json writes them (integers stay exact): see `db::jsonb_text`.
+    JsonbOrder,
+}
+
+impl JsonForm {
+    fn key_order(self, a: &str, b: &str) -> Ordering {
+        match self {
+            JsonForm::Canonical => utf16_order(a, b),
+            JsonForm::JsonbOrder => crate::db::jsonb_key_order(a, b),
+        }
+    }
+}
+
+/// Compact JSON text of `value` in the given form.
+pub fn write_json(out: &mut Vec<u8>, value: &Value, form: JsonForm) {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) if form == JsonForm::JsonbOrder => {
+            // Writing a number into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, n);
+        }
         Value::Number(n) => match n.as_f64().filter(|f| f.is_finite()) {
             Some(f) => out.extend_from_slice(ryu_js::Buffer::new().format_finite(f).as_bytes()),
             // A `Value` holds no NaN or infinity; JSON has no form for them.
@@ -44,11 +72,11 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_value(out, item);
+                write_json(out, item, form);
             }
             out.push(b']');
         }
-        Value::Object(map) => write_object(out, map),
+        Value::Object(map) => write_object(out, map, form),
     }
 }
 
@@ -66,12 +94,12 @@ fn utf16_order(a: &str, b: &str) -> Ordering {
     }
 }
 
-fn write_object(out: &mut Vec<u8>, map: &Map<String, Value>) {
+fn write_object(out: &mut Vec<u8>, map: &Map<String, Value>, form: JsonForm) {
     let member = |out: &mut Vec<u8>, i: usize, key: &str, value: &Value| {
         out.push(if i == 0 { b'{' } else { b',' });
         write_string(out, key);
         out.push(b':');
-        write_value(out, value);
+        write_json(out, value, form);
     };
     if map.is_empty() {
         out.extend_from_slice(b"{}");
@@ -79,17 +107,18 @@ fn write_object(out: &mut Vec<u8>, map: &Map<String, Value>) {
     }
     // serde_json's map iterates in UTF-8 byte order, which is UTF-16 order
     // unless a key holds a character at or above U+E000 (or a crate turned
-    // on `preserve_order`): then, and only then, sort.
+    // on `preserve_order`): for the canonical form, only then is there
+    // anything to sort.
     if map
         .keys()
-        .is_sorted_by(|a, b| utf16_order(a, b) == Ordering::Less)
+        .is_sorted_by(|a, b| form.key_order(a, b) == Ordering::Less)
     {
         for (i, (key, value)) in map.iter().enumerate() {
             member(out, i, key, value);
         }
     } else {
         let mut members: Vec<(&String, &Value)> = map.iter().collect();
-        members.sort_unstable_by(|a, b| utf16_order(a.0, b.0));
+        members.sort_unstable_by(|a, b| form.key_order(a.0, b.0));
         for (i, (key, value)) in members.into_iter().enumerate() {
             member(out, i, key, value);
         }
