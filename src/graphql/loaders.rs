@@ -130,6 +130,23 @@ pub fn new_current_state_loader(db: DatabaseConnection) -> CurrentStateLoader {
     )
 }
 
+/// `prime`s the keys `keys` lists when the query selects what they load.
+async fn prime_if<K, V>(
+    loaders: &Loaders,
+    wanted: bool,
+    keys: impl FnOnce() -> Vec<K>,
+) -> Result<(), DbErr>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    V: Send + Sync + 'static,
+    ByIdLoader: Loader<K, Value = Arc<V>, Error = DbErr>,
+{
+    if wanted {
+        prime(loaders, keys()).await?;
+    }
+    Ok(())
+}
+
 /// Loads `keys` (deduplicated) straight through the loader and feeds the
 /// result into the request's cache, so the fields that ask for them later
 /// are answered from it. Returns what it found (shared values: cheap).
@@ -184,34 +201,21 @@ pub async fn prime_findings(
     let wants_runs = run_fields.iter().any(|f| f.exists());
     let wants_initiators = run_fields.iter().any(|f| f.field("initiator").exists());
 
-    let tenants = async {
-        if wants("tenant") {
-            prime(
-                loaders,
-                findings.iter().map(|f| TenantId(f.tenant_id)).collect(),
-            )
-            .await?;
-        }
-        Ok::<_, DbErr>(())
-    };
-    let profiles = async {
-        if wants("baselineProfile") {
-            let ids = findings
-                .iter()
-                .map(|f| BaselineProfileId(f.baseline_profile_id));
-            prime(loaders, ids.collect()).await?;
-        }
-        Ok(())
-    };
-    let snapshots = async {
-        if wants("baselineSnapshot") {
-            let ids = findings
-                .iter()
-                .map(|f| BaselineSnapshotId(f.baseline_snapshot_id));
-            prime(loaders, ids.collect()).await?;
-        }
-        Ok(())
-    };
+    let tenants = prime_if(loaders, wants("tenant"), || {
+        findings.iter().map(|f| TenantId(f.tenant_id)).collect()
+    });
+    let profiles = prime_if(loaders, wants("baselineProfile"), || {
+        findings
+            .iter()
+            .map(|f| BaselineProfileId(f.baseline_profile_id))
+            .collect()
+    });
+    let snapshots = prime_if(loaders, wants("baselineSnapshot"), || {
+        findings
+            .iter()
+            .map(|f| BaselineSnapshotId(f.baseline_snapshot_id))
+            .collect()
+    });
     let runs = async {
         if !wants_runs {
             return Ok(());
@@ -232,35 +236,27 @@ pub async fn prime_findings(
             loaders,
             runs.values().map(|r| TenantId(r.tenant_id)).collect(),
         );
-        let initiators = async {
-            if wants_initiators {
-                let ids = runs
-                    .values()
-                    .filter_map(|r| r.initiator_user_id)
-                    .map(UserId);
-                prime(loaders, ids.collect()).await?;
-            }
-            Ok(())
-        };
+        let initiators = prime_if(loaders, wants_initiators, || {
+            runs.values()
+                .filter_map(|r| r.initiator_user_id)
+                .map(UserId)
+                .collect()
+        });
         futures_util::try_join!(run_tenants, initiators)?;
         Ok(())
     };
-    let blobs = async {
-        if wants("settingChanges") {
-            let hashes: Vec<BlobHash> = findings
-                .iter()
-                .flat_map(|f| {
-                    sides.iter().filter_map(|side| {
-                        let s = &f.evidence_jsonb[side];
-                        (s["provenance"]["fidelity"] == "content")
-                            .then(|| s["hash"].as_str().map(|h| BlobHash(h.to_owned())))?
-                    })
+    let blobs = prime_if(loaders, wants("settingChanges"), || {
+        findings
+            .iter()
+            .flat_map(|f| {
+                sides.iter().filter_map(|side| {
+                    let s = &f.evidence_jsonb[side];
+                    (s["provenance"]["fidelity"] == "content")
+                        .then(|| s["hash"].as_str().map(|h| BlobHash(h.to_owned())))?
                 })
-                .collect();
-            prime(loaders, hashes).await?;
-        }
-        Ok(())
-    };
+            })
+            .collect()
+    });
     futures_util::try_join!(tenants, profiles, snapshots, runs, blobs)?;
     Ok(())
 }
