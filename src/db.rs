@@ -68,57 +68,9 @@ pub fn jsonb_key_order(a: &str, b: &str) -> std::cmp::Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
-/// A field of a row sent to PostgreSQL inside a JSON document.
-pub enum JsonField<'a> {
-    Text(Option<&'a str>),
-    Int(i64),
-    /// JSON text that this program produced, embedded as it is.
-    Json(&'a str),
-}
-
-/// Bytes of rows per statement, which bounds the server's memory for one.
-const MAX_JSON_ROWS_BYTES: usize = 2 << 20;
-
-/// Rows for a bulk insert on PostgreSQL, as JSON arrays of objects, one array
-/// per statement, unpacked on the server with `jsonb_array_elements($n::jsonb)`
-/// and `->>` / `->`. That is one fixed statement, planned once, instead of a
-/// VALUES list of hundreds of rows whose thousands of parameters the planner
-/// folds on every call; and JSON documents go in as the text they already
-/// are. (`jsonb_to_recordset` would be shorter, but it turns a JSON `null`
-/// into SQL NULL.) An array is closed once it holds `MAX_JSON_ROWS_BYTES`,
-/// which bounds the server's memory per statement.
-pub fn json_row_arrays<'a, const N: usize>(
-    rows: impl IntoIterator<Item = [(&'static str, JsonField<'a>); N]>,
-) -> Result<Vec<String>, DbErr> {
-    let failed = |e: serde_json::Error| DbErr::Custom(format!("building JSON rows: {e}"));
-    let close = |mut buf: Vec<u8>| {
-        buf.push(b']');
-        String::from_utf8(buf).map_err(|e| DbErr::Custom(format!("building JSON rows: {e}")))
-    };
-    let mut arrays = Vec::new();
-    let mut buf: Vec<u8> = Vec::new();
-    for row in rows {
-        if buf.len() >= MAX_JSON_ROWS_BYTES {
-            arrays.push(close(std::mem::take(&mut buf))?);
-        }
-        buf.push(if buf.is_empty() { b'[' } else { b',' });
-        for (i, (name, field)) in row.iter().enumerate() {
-            buf.push(if i == 0 { b'{' } else { b',' });
-            serde_json::to_writer(&mut buf, name).map_err(failed)?;
-            buf.push(b':');
-            match field {
-                JsonField::Text(text) => serde_json::to_writer(&mut buf, text).map_err(failed)?,
-                JsonField::Int(n) => buf.extend_from_slice(n.to_string().as_bytes()),
-                JsonField::Json(json) => buf.extend_from_slice(json.as_bytes()),
-            }
-        }
-        buf.push(b'}');
-    }
-    if !buf.is_empty() {
-        arrays.push(close(buf)?);
-    }
-    Ok(arrays)
-}
+/// Bytes of documents per bulk statement on PostgreSQL, which bounds the
+/// server's memory for one statement: about 250 policy versions of 8 KB.
+pub const MAX_STATEMENT_BYTES: usize = 2 << 20;
 
 #[cfg(test)]
 mod tests {

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::normalize::{self, NotNormalizable};
 use super::{EvidenceWarning, meta, registry};
 use crate::audit::{self, Action};
-use crate::db::jsonb_text;
+use crate::db::{MAX_STATEMENT_BYTES, jsonb_text};
 use crate::error::{Error, Result};
 use crate::runs::{self, CompletedRun};
 
@@ -562,11 +562,7 @@ fn blobs_beside_run(backend: DbBackend) -> bool {
     backend == DbBackend::Postgres
 }
 
-/// Bytes of documents per statement on PostgreSQL: about 250 policy versions
-/// of 8 KB. It bounds the server's memory for one statement.
-const MAX_STATEMENT_DOCUMENT_BYTES: usize = 2 << 20;
-
-/// `rows` in groups of at most `MAX_STATEMENT_DOCUMENT_BYTES` of documents
+/// `rows` in groups of at most `MAX_STATEMENT_BYTES` of documents
 /// (a larger document goes alone), in order, moved.
 ///
 /// On PostgreSQL each group is one `INSERT ... SELECT ... FROM unnest(...)`
@@ -582,7 +578,7 @@ fn by_document_bytes<T>(rows: Vec<T>, bytes: impl Fn(&T) -> usize) -> Vec<Vec<T>
     for row in rows {
         let size = bytes(&row);
         match groups.last_mut() {
-            Some(group) if group_bytes + size <= MAX_STATEMENT_DOCUMENT_BYTES => {
+            Some(group) if group_bytes + size <= MAX_STATEMENT_BYTES => {
                 group_bytes += size;
                 group.push(row);
             }
@@ -843,7 +839,7 @@ mod tests {
         );
         for group in &groups {
             let bytes: usize = group.iter().sum();
-            assert!(group.len() == 1 || bytes <= MAX_STATEMENT_DOCUMENT_BYTES);
+            assert!(group.len() == 1 || bytes <= MAX_STATEMENT_BYTES);
         }
         assert_eq!(groups.concat(), sizes);
         assert!(by_document_bytes(Vec::<usize>::new(), |s| *s).is_empty());

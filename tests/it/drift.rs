@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
 use crate::common::{TestApp, error_code};
@@ -143,7 +144,22 @@ impl Scenario {
             )
             .await["startBaselineCapture"]
             .clone();
-        self.wait(run["id"].as_str().expect("id")).await
+        let done = self.wait(run["id"].as_str().expect("id")).await;
+        // Every item's hashes are a hash or NULL (never an empty string: on
+        // PostgreSQL they travel in text arrays, with '' for NULL).
+        let items = entity::baseline_snapshot_item::Entity::find()
+            .all(&self.app.db)
+            .await
+            .expect("items");
+        for item in &items {
+            for hash in [&item.baseline_hash, &item.meta_hash].into_iter().flatten() {
+                assert!(
+                    hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+                    "{item:?}"
+                );
+            }
+        }
+        done
     }
 
     pub async fn start_compare(&self) -> Value {
