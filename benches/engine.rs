@@ -184,12 +184,46 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// The process's CPU time so far (user and system, in clock ticks of 10 ms)
+/// and its context switches (voluntary and not): a worker's CPU and thread
+/// hand-offs vary far less than its wall time on a shared VM.
+fn cpu_and_switches() -> (f64, u64) {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which ends with the last ')'.
+            let rest = &s[s.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let user: f64 = fields.get(11)?.parse().ok()?;
+            let system: f64 = fields.get(12)?.parse().ok()?;
+            Some((user + system) * 10.0)
+        })
+        .unwrap_or(f64::NAN);
+    // Every thread's: the database driver's and the runtime's included.
+    let switches = std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|s| {
+            s.lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum();
+    (ticks, switches)
+}
+
 /// What running the queued jobs cost in a process of its own.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct WorkerCost {
     secs: f64,
     statements: u64,
     peak_rss_mb: f64,
+    /// CPU time of the job, in ms, and the process's context switches.
+    cpu_ms: f64,
+    context_switches: u64,
     executed: usize,
     /// The statement shapes that took the most database time: (SQL prefix,
     /// count, milliseconds). Printed with `BENCH_STATEMENTS=1`.
@@ -224,6 +258,7 @@ async fn drain_as_worker(url: &str) -> Result<()> {
     if let Ok(mut map) = by_shape.lock() {
         map.clear();
     }
+    let (cpu_before, switches_before) = cpu_and_switches();
     let started = Instant::now();
     let executed = worker::drain(&db, &worker::WorkerSettings::default()).await?;
     let mut top_statements: Vec<(String, u64, f64)> = by_shape
@@ -240,6 +275,8 @@ async fn drain_as_worker(url: &str) -> Result<()> {
         secs: started.elapsed().as_secs_f64(),
         statements: statements.load(Ordering::Relaxed),
         peak_rss_mb: peak_rss_mb(),
+        cpu_ms: cpu_and_switches().0 - cpu_before,
+        context_switches: cpu_and_switches().1 - switches_before,
         executed,
         top_statements,
     };
@@ -475,11 +512,20 @@ async fn ingestion(fx: &Fixture, docs: usize, table: &mut Table) -> Result<()> {
 /// Runs the queued job in a child process (this bench, `--worker-for`):
 /// (seconds, statements, the child's peak RSS in MB).
 async fn measured_drain(fx: &Fixture) -> Result<(f64, u64, f64)> {
-    let output = tokio::process::Command::new(std::env::current_exe()?)
-        .arg("--worker-for")
-        .arg(&fx.url)
-        .output()
-        .await?;
+    // BENCH_WORKER_WRAPPER runs the worker under another program, e.g.
+    // `valgrind --tool=callgrind`, whose instruction counts do not vary with
+    // the load of a shared machine as wall time does.
+    let wrapper = std::env::var("BENCH_WORKER_WRAPPER").unwrap_or_default();
+    let mut wrapper = wrapper.split_whitespace();
+    let mut command = match wrapper.next() {
+        Some(program) => {
+            let mut command = tokio::process::Command::new(program);
+            command.args(wrapper).arg(std::env::current_exe()?);
+            command
+        }
+        None => tokio::process::Command::new(std::env::current_exe()?),
+    };
+    let output = command.arg("--worker-for").arg(&fx.url).output().await?;
     anyhow::ensure!(output.status.success(), "the worker process failed");
     let cost: WorkerCost = serde_json::from_slice(&output.stdout)?;
     anyhow::ensure!(
@@ -488,6 +534,10 @@ async fn measured_drain(fx: &Fixture) -> Result<(f64, u64, f64)> {
         cost.executed
     );
     if std::env::var_os("BENCH_STATEMENTS").is_some() {
+        eprintln!(
+            "    worker: {:.0} ms CPU, {} context switches",
+            cost.cpu_ms, cost.context_switches
+        );
         for (shape, n, ms) in &cost.top_statements {
             eprintln!("    {ms:>9.1} ms {n:>5}x  {shape}");
         }
