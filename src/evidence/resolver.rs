@@ -16,11 +16,12 @@
 //! are answered from their covering index.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
 use entity::enums::Fidelity;
 use entity::{inventory_item, policy_version};
-use futures_util::TryStreamExt as _;
+use futures_util::{Stream, TryStreamExt as _};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
@@ -95,7 +96,9 @@ pub struct PresentSubject {
 
 #[derive(Debug, Default)]
 pub struct Presence {
-    /// In the order the inventory first listed them.
+    /// In (policy type, external id) order, which the tenant's subject
+    /// indexes yield without a sort (first listed, by id, took SQLite a
+    /// sort of every row).
     pub subjects: Vec<PresentSubject>,
     pub warnings: Vec<EvidenceWarning>,
 }
@@ -112,6 +115,16 @@ type PresentRow = (
     DateTime<Utc>,
     Option<i64>,
     Option<String>,
+);
+
+/// A `PresentRow` without the meta document.
+type MetaTuple = (
+    String,
+    String,
+    String,
+    Option<String>,
+    DateTime<Utc>,
+    Option<i64>,
 );
 
 /// A policy version as the content provider reads it, by position.
@@ -155,12 +168,7 @@ pub async fn resolve_present<C: ConnectionTrait + StreamTrait>(
     if policy_types.is_empty() {
         return Ok(presence);
     }
-    let meta_text = if with_meta_text {
-        Expr::cust("CAST(meta_jsonb AS TEXT)")
-    } else {
-        Expr::cust("NULL")
-    };
-    let mut rows = inventory_item::Entity::find()
+    let inventory = inventory_item::Entity::find()
         .select_only()
         .columns([
             inventory_item::Column::PolicyType,
@@ -170,14 +178,31 @@ pub async fn resolve_present<C: ConnectionTrait + StreamTrait>(
             inventory_item::Column::LastSeenAt,
             inventory_item::Column::LastSeenOperationRunId,
         ])
-        .expr_as(meta_text, "meta_text")
         .filter(inventory_item::Column::TenantId.eq(tenant_id))
         .filter(inventory_item::Column::PolicyType.is_in(policy_types.iter().cloned()))
         .filter(inventory_item::Column::RemovedAt.is_null())
-        .order_by_asc(inventory_item::Column::Id)
-        .into_tuple::<PresentRow>()
-        .stream(db)
-        .await?;
+        .order_by_asc(inventory_item::Column::PolicyType)
+        .order_by_asc(inventory_item::Column::ExternalId);
+    // The meta document is a column only when asked for: even a NULL costs
+    // the driver an allocation, and sea-orm an error message, per row.
+    let mut rows: Pin<Box<dyn Stream<Item = Result<PresentRow, DbErr>> + Send + '_>> =
+        if with_meta_text {
+            Box::pin(
+                inventory
+                    .expr_as(Expr::cust("CAST(meta_jsonb AS TEXT)"), "meta_text")
+                    .into_tuple::<PresentRow>()
+                    .stream(db)
+                    .await?,
+            )
+        } else {
+            Box::pin(
+                inventory
+                    .into_tuple::<MetaTuple>()
+                    .stream(db)
+                    .await?
+                    .map_ok(|(t, e, name, hash, at, by)| (t, e, name, hash, at, by, None)),
+            )
+        };
     let mut meta = Vec::new();
     while let Some(row) = rows.try_next().await? {
         let (policy_type, external_id, display_name, meta_hash, seen_at, seen_by, meta_text) = row;
