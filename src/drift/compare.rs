@@ -636,6 +636,18 @@ mod tests {
                "observed_at": observed_at, "observed_operation_run_id": 7})
     }
 
+    /// An item with content hash `c` and meta hash `m`.
+    fn baseline(meta_text: &str) -> Baseline {
+        let mut times = ObservedTimes::default();
+        Baseline::new(
+            "Name".into(),
+            Some("c".into()),
+            Some("m".into()),
+            meta_text,
+            &mut times,
+        )
+    }
+
     #[test]
     fn a_stored_item_reads_back_as_both_sides() {
         let text = json!({
@@ -643,13 +655,7 @@ mod tests {
             "meta_evidence": side("meta", "inventory", "2026-11-21T10:00:00.5+02:00"),
         })
         .to_string();
-        let b = Baseline::new(
-            "Name".into(),
-            Some("c".into()),
-            Some("m".into()),
-            &text,
-            &mut ObservedTimes::default(),
-        );
+        let b = baseline(&text);
         let e = b.evidence.expect("content side");
         assert_eq!(e.hash, "c");
         assert_eq!(e.provenance.fidelity, Fidelity::Content);
@@ -675,13 +681,7 @@ mod tests {
                 "meta_evidence": side("meta", "inventory", "2026-11-21T10:00:00Z"),
             })
             .to_string();
-            let b = Baseline::new(
-                "Name".into(),
-                Some("c".into()),
-                Some("m".into()),
-                &text,
-                &mut ObservedTimes::default(),
-            );
+            let b = baseline(&text);
             assert!(b.evidence.is_none(), "{text}");
             assert_eq!(b.meta_evidence.map(|m| m.hash).as_deref(), Some("m"));
         }
