@@ -261,6 +261,8 @@ async fn drain_as_worker(url: &str) -> Result<()> {
     let (cpu_before, switches_before) = cpu_and_switches();
     let started = Instant::now();
     let executed = worker::drain(&db, &worker::WorkerSettings::default()).await?;
+    // Read once, right after the job: /proc is read per thread for switches.
+    let (cpu_after, switches_after) = cpu_and_switches();
     let mut top_statements: Vec<(String, u64, f64)> = by_shape
         .lock()
         .map(|map| {
@@ -275,8 +277,8 @@ async fn drain_as_worker(url: &str) -> Result<()> {
         secs: started.elapsed().as_secs_f64(),
         statements: statements.load(Ordering::Relaxed),
         peak_rss_mb: peak_rss_mb(),
-        cpu_ms: cpu_and_switches().0 - cpu_before,
-        context_switches: cpu_and_switches().1 - switches_before,
+        cpu_ms: cpu_after - cpu_before,
+        context_switches: switches_after - switches_before,
         executed,
         top_statements,
     };
