@@ -184,6 +184,27 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// The whole machine's CPU time so far, in ms: (busy, idle, stolen by the
+/// hypervisor). Busy counts every process, the database server's included,
+/// so that a change which moves work between the engine and the server, or
+/// leaves cores waiting, shows in it.
+fn machine_cpu() -> (f64, f64, f64) {
+    let fields: Vec<f64> = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().next()?.strip_prefix("cpu ")?.to_owned();
+            Some(
+                line.split_whitespace()
+                    .map(|f| f.parse().unwrap_or(f64::NAN))
+                    .collect(),
+            )
+        })
+        .unwrap_or_default();
+    // user nice system idle iowait irq softirq steal, in ticks of 10 ms.
+    let at = |i: usize| fields.get(i).copied().unwrap_or(f64::NAN) * 10.0;
+    (at(0) + at(1) + at(2) + at(5) + at(6), at(3) + at(4), at(7))
+}
+
 /// The process's CPU time so far (user and system, in clock ticks of 10 ms)
 /// and its context switches (voluntary and not): a worker's CPU and thread
 /// hand-offs vary far less than its wall time on a shared VM.
@@ -482,6 +503,7 @@ async fn ingestion(fx: &Fixture, docs: usize, table: &mut Table) -> Result<()> {
             .map(|v| serde_json::to_vec(&v.content).map_or(0, |b| b.len()))
             .sum();
         let (cpu_before, _) = cpu_and_switches();
+        let machine_before = machine_cpu();
         let started = Instant::now();
         for versions in batches {
             ingest::record_policy_versions(
@@ -500,9 +522,15 @@ async fn ingestion(fx: &Fixture, docs: usize, table: &mut Table) -> Result<()> {
         if std::env::var_os("BENCH_STATEMENTS").is_some() {
             // This process normalizes, hashes and sends; the server's share
             // is not in it.
+            let (busy, idle, stolen) = machine_cpu();
+            let busy = busy - machine_before.0;
             eprintln!(
-                "    ingestion, {label}: this process {:.0} ms CPU",
-                cpu_and_switches().0 - cpu_before
+                "    ingestion, {label}: this process {:.0} ms CPU; machine {busy:.0} ms busy \
+                 ({:.0} µs a document), {:.0} ms idle, {:.0} ms stolen",
+                cpu_and_switches().0 - cpu_before,
+                busy * 1000.0 / docs.max(1) as f64,
+                idle - machine_before.1,
+                stolen - machine_before.2,
             );
         }
         table.row(
