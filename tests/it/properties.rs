@@ -1,7 +1,9 @@
 //! Property tests of the hash: reordering keys or set elements never changes
 //! it; changing any non-volatile value always does; the canonical form is
-//! serde_jcs's, byte for byte.
+//! serde_jcs's, byte for byte, and the text sent to PostgreSQL is serde_json's
+//! with keys in jsonb's order.
 
+use drift_engine::db::{jsonb_key_order, jsonb_text};
 use drift_engine::evidence::hash::canonical_bytes;
 use drift_engine::evidence::normalize::normalize;
 use proptest::prelude::*;
@@ -110,6 +112,33 @@ fn mutate_leaf(value: &mut Value, n: &mut usize) -> bool {
     }
 }
 
+/// The oracle for `jsonb_text`: every key and scalar written by serde_json
+/// itself, members sorted with the full comparator.
+fn jsonb_ordered_by_serde_json(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            members.sort_by(|a, b| jsonb_key_order(a.0, b.0));
+            let members: Vec<String> = members
+                .into_iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{}:{}",
+                        serde_json::to_string(k).expect("a key"),
+                        jsonb_ordered_by_serde_json(v)
+                    )
+                })
+                .collect();
+            format!("{{{}}}", members.join(","))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(jsonb_ordered_by_serde_json).collect();
+            format!("[{}]", items.join(","))
+        }
+        scalar => serde_json::to_string(scalar).expect("a scalar"),
+    }
+}
+
 /// Any JSON: keys and strings over the whole of Unicode (surrogate pairs,
 /// the private use area, controls, quotes), integers of every size and
 /// floats of every magnitude.
@@ -139,6 +168,11 @@ proptest! {
     #[test]
     fn canonical_form_is_serde_jcs_byte_for_byte(doc in any_json()) {
         prop_assert_eq!(canonical_bytes(&doc), serde_jcs::to_vec(&doc).expect("serializes"));
+    }
+
+    #[test]
+    fn jsonb_text_is_serde_json_with_keys_in_jsonb_order(doc in any_json()) {
+        prop_assert_eq!(jsonb_text(&doc), jsonb_ordered_by_serde_json(&doc));
     }
 
     #[test]
