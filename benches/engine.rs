@@ -520,8 +520,8 @@ async fn ingestion(fx: &Fixture, docs: usize, table: &mut Table) -> Result<()> {
         }
         let secs = started.elapsed().as_secs_f64();
         if std::env::var_os("BENCH_STATEMENTS").is_some() {
-            // This process normalizes, hashes and sends; the server's share
-            // is not in it.
+            // This process normalizes, hashes and sends; the machine's
+            // figures add the server's share and the time cores waited.
             let (busy, idle, stolen) = machine_cpu();
             let busy = busy - machine_before.0;
             eprintln!(
