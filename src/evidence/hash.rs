@@ -157,13 +157,18 @@ fn write_object(out: &mut Vec<u8>, map: &Map<String, Value>, form: JsonForm) {
     // unless a key holds a character at or above U+E000 (or a crate turned
     // on `preserve_order`): for the canonical form, only then is there
     // anything to sort.
+    // For jsonb's order (length, then bytes), keys in byte order, as
+    // serde_json's map has them, need only ordering by length, ties kept
+    // where they are: no second comparison of their bytes (the full
+    // comparison was half of writing a document in this form).
+    let byte_order = form == JsonForm::JsonbOrder && map.keys().is_sorted();
     let in_order = match form {
         JsonForm::Canonical => map
             .keys()
             .is_sorted_by(|a, b| utf16_order(a, b) == Ordering::Less),
-        JsonForm::JsonbOrder => map.keys().is_sorted_by_key(|k| k.len()),
+        JsonForm::JsonbOrder => byte_order && map.keys().is_sorted_by_key(|k| k.len()),
     };
-    if in_order && (form == JsonForm::Canonical || map.keys().is_sorted()) {
+    if in_order {
         for (i, (key, value)) in map.iter().enumerate() {
             member(out, i, key, value);
         }
@@ -171,11 +176,7 @@ fn write_object(out: &mut Vec<u8>, map: &Map<String, Value>, form: JsonForm) {
         return;
     }
     let mut members: Vec<(&String, &Value)> = map.iter().collect();
-    if form == JsonForm::JsonbOrder && map.keys().is_sorted() {
-        // Keys in byte order, as serde_json's map has them: ordering them by
-        // length alone, keeping ties where they are, gives jsonb's order
-        // without comparing their bytes again (the full comparison was half
-        // of writing a document in this form).
+    if byte_order {
         members.sort_by_key(|(key, _)| key.len());
     } else {
         members.sort_unstable_by(|a, b| form.key_order(a.0, b.0));
