@@ -141,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
                     run_heartbeat_timeout_secs.max(1),
                 ),
                 max_attempts: run_max_attempts.max(1),
+                hold: Default::default(),
             };
             let listener = tokio::net::TcpListener::bind(bind)
                 .await

@@ -7,8 +7,8 @@ use chrono::Utc;
 use entity::enums::{CaptureMode, Fidelity, RunOutcome, SnapshotStatus, SubjectMatch};
 use entity::{baseline_profile, baseline_snapshot, baseline_snapshot_item};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, NotSet, QueryFilter, Set, Statement,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, NotSet,
+    QueryFilter, Set, Statement,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -21,7 +21,7 @@ use crate::evidence::{Evidence, EvidenceWarning};
 use crate::runs::identity_hash;
 use crate::runs::queue::{Completion, NewRun};
 use crate::runs::summary_counts;
-use crate::runs::worker::{JobError, RunContext};
+use crate::runs::worker::{Finished, JobError, RunContext};
 
 /// Subjects lacking content kept in a FULL_CONTENT run's context.
 const MAX_LISTED_MISSING: usize = 1_000;
@@ -67,8 +67,8 @@ fn evidence_json(e: &Evidence) -> serde_json::Value {
 /// array a column through `unnest`, one fixed statement planned once, as
 /// ingestion's inserts do (see `ingest::by_document_bytes`); planning a
 /// 500-row VALUES list was most of the statement's 21 ms.
-async fn insert_items(
-    db: &DatabaseConnection,
+async fn insert_items<C: ConnectionTrait>(
+    db: &C,
     rows: Vec<baseline_snapshot_item::Model>,
 ) -> Result<(), DbErr> {
     let Some(first) = rows.first() else {
@@ -127,7 +127,7 @@ async fn insert_items(
     Ok(())
 }
 
-pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
+pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
     let db = &ctx.db;
     let request: CaptureRequest =
         serde_json::from_value(ctx.run.context["baseline_capture"].clone()).map_err(|_| {
@@ -146,10 +146,11 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
     let types = Scope::of(&profile).effective_types();
 
     // A retried run starts over: drop what an earlier attempt left half-built.
+    let txn = ctx.begin_write().await?;
     baseline_snapshot::Entity::delete_many()
         .filter(baseline_snapshot::Column::OperationRunId.eq(ctx.run.id))
         .filter(baseline_snapshot::Column::Status.eq(SnapshotStatus::Building))
-        .exec(db)
+        .exec(&txn)
         .await?;
     let captured_at = Utc::now();
     let snapshot = baseline_snapshot::ActiveModel {
@@ -164,8 +165,9 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
         completed_at: Set(None),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
+    txn.commit().await?;
 
     let presence = resolve_present(
         db,
@@ -236,23 +238,26 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
             });
         }
         items += rows.len() as i64;
-        insert_items(db, rows).await?;
+        let txn = ctx.begin_write().await?;
+        insert_items(&txn, rows).await?;
+        txn.commit().await?;
         ctx.progress(((n + 1) * CHUNK_SIZE).min(subjects.len()) as i64, total)
             .await?;
     }
 
+    let txn = ctx.begin_final_write().await?;
     let mut complete: baseline_snapshot::ActiveModel = snapshot.clone().into();
     complete.status = Set(SnapshotStatus::Complete);
     complete.item_count = Set(items);
     complete.completed_at = Set(Some(Utc::now()));
-    complete.update(db).await?;
+    complete.update(&txn).await?;
 
     let outcome = if gaps > 0 || missing_content_total > 0 {
         RunOutcome::PartiallySucceeded
     } else {
         RunOutcome::Succeeded
     };
-    Ok(Completion {
+    let completion = Completion {
         outcome,
         summary_counts: summary_counts(&[
             ("subjects_total", items as u64),
@@ -274,5 +279,6 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
             "warnings": warnings.iter().take(100).collect::<Vec<_>>(),
         }}),
         failure_summary: None,
-    })
+    };
+    ctx.finish(txn, completion).await
 }

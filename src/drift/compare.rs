@@ -36,7 +36,7 @@ use crate::evidence::{Evidence, EvidenceSource, EvidenceWarning, Provenance};
 use crate::runs::identity_hash;
 use crate::runs::queue::{Completion, NewRun};
 use crate::runs::summary_counts;
-use crate::runs::worker::{JobError, RunContext};
+use crate::runs::worker::{Finished, JobError, RunContext};
 
 #[derive(Deserialize)]
 pub struct CompareRequest {
@@ -361,7 +361,7 @@ async fn load_baseline(
     Ok(baseline_by_key)
 }
 
-pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
+pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
     let db = &ctx.db;
     let run = &ctx.run;
     let request: CompareRequest = serde_json::from_value(run.context["baseline_compare"].clone())
@@ -540,14 +540,19 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
         }
         if observed.len() >= FINDINGS_BATCH {
             let batch = std::mem::take(&mut observed);
-            tally.findings_new += findings::upsert_seen(db, run.id, now, batch).await?;
+            let txn = ctx.begin_write().await?;
+            tally.findings_new += findings::upsert_seen(&txn, run.id, now, batch).await?;
+            txn.commit().await?;
         }
         ctx.progress(((n + 1) * CHUNK_SIZE).min(keys.len()) as i64, total)
             .await?;
     }
-    tally.findings_new += findings::upsert_seen(db, run.id, now, observed).await?;
+    // The last findings, the resolution of those not seen and the run's
+    // result commit together, under the claim.
+    let txn = ctx.begin_final_write().await?;
+    tally.findings_new += findings::upsert_seen(&txn, run.id, now, observed).await?;
     let resolved =
-        findings::resolve_unseen(db, tenant.id, profile.id, &covered, run.id, now).await?;
+        findings::resolve_unseen(&txn, tenant.id, profile.id, &covered, run.id, now).await?;
 
     let policy_types: serde_json::Map<String, Value> = types
         .iter()
@@ -591,7 +596,7 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
         RunOutcome::Succeeded
     };
     warnings.truncate(100);
-    Ok(Completion {
+    let completion = Completion {
         outcome,
         summary_counts: summary_counts(&[
             ("subjects_total", tally.subjects),
@@ -624,7 +629,8 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
             "warnings": warnings,
         }}),
         failure_summary: None,
-    })
+    };
+    ctx.finish(txn, completion).await
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use entity::operation_run;
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter, Set, Statement,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
+    DbErr, EntityTrait, QueryFilter, Set, Statement,
 };
 use serde_json::{Value, json};
 
@@ -186,18 +186,44 @@ pub async fn fail_abandoned(
     Ok(result.rows_affected)
 }
 
+/// Who holds a claimed run: the fencing token every write of a job carries.
+/// The attempt number tells two claims by the same worker id apart (two
+/// processes may share a pid, one in each container).
+#[derive(Clone, Debug)]
+pub struct Claim {
+    pub run_id: i64,
+    pub worker_id: String,
+    pub attempt: i32,
+}
+
+impl Claim {
+    /// The claim `claim_next` just made for `worker_id`.
+    pub fn of(run: &operation_run::Model, worker_id: &str) -> Self {
+        Self {
+            run_id: run.id,
+            worker_id: worker_id.to_owned(),
+            attempt: run.attempts,
+        }
+    }
+
+    /// Matches the run only while this claim still holds it.
+    fn held(&self) -> Condition {
+        Condition::all()
+            .add(operation_run::Column::Id.eq(self.run_id))
+            .add(operation_run::Column::ClaimedBy.eq(self.worker_id.as_str()))
+            .add(operation_run::Column::Attempts.eq(self.attempt))
+            .add(operation_run::Column::Status.eq(RunStatus::Running))
+    }
+}
+
 /// Keeps a claim alive. `false` when the claim was lost (taken over).
-pub async fn heartbeat(
-    db: &DatabaseConnection,
-    run_id: i64,
-    worker_id: &str,
-) -> Result<bool, DbErr> {
-    let now = Utc::now();
+/// Inside a transaction it is also the fence: the run's row stays locked
+/// until the transaction ends, so no take-over can interleave with the
+/// writes that follow it (PostgreSQL; SQLite has one writer anyway).
+pub async fn heartbeat<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<bool, DbErr> {
     let result = operation_run::Entity::update_many()
-        .col_expr(operation_run::Column::HeartbeatAt, Expr::value(now))
-        .filter(operation_run::Column::Id.eq(run_id))
-        .filter(operation_run::Column::ClaimedBy.eq(worker_id))
-        .filter(operation_run::Column::Status.eq(RunStatus::Running))
+        .col_expr(operation_run::Column::HeartbeatAt, Expr::value(Utc::now()))
+        .filter(claim.held())
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
@@ -205,8 +231,7 @@ pub async fn heartbeat(
 
 pub async fn set_progress<C: ConnectionTrait>(
     db: &C,
-    run_id: i64,
-    worker_id: &str,
+    claim: &Claim,
     done: i64,
     total: i64,
 ) -> Result<bool, DbErr> {
@@ -216,9 +241,7 @@ pub async fn set_progress<C: ConnectionTrait>(
         .col_expr(operation_run::Column::ProgressTotal, Expr::value(total))
         .col_expr(operation_run::Column::HeartbeatAt, Expr::value(now))
         .col_expr(operation_run::Column::UpdatedAt, Expr::value(now))
-        .filter(operation_run::Column::Id.eq(run_id))
-        .filter(operation_run::Column::ClaimedBy.eq(worker_id))
-        .filter(operation_run::Column::Status.eq(RunStatus::Running))
+        .filter(claim.held())
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
@@ -235,8 +258,7 @@ pub struct Completion {
 /// in which case the new holder's result stands.
 pub async fn complete<C: ConnectionTrait>(
     db: &C,
-    run_id: i64,
-    worker_id: &str,
+    claim: &Claim,
     done: Completion,
 ) -> Result<bool, DbErr> {
     let now: DateTime<Utc> = Utc::now();
@@ -264,9 +286,7 @@ pub async fn complete<C: ConnectionTrait>(
             operation_run::Column::ProgressDone,
             Expr::col(operation_run::Column::ProgressTotal),
         )
-        .filter(operation_run::Column::Id.eq(run_id))
-        .filter(operation_run::Column::ClaimedBy.eq(worker_id))
-        .filter(operation_run::Column::Status.eq(RunStatus::Running))
+        .filter(claim.held())
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
@@ -274,7 +294,7 @@ pub async fn complete<C: ConnectionTrait>(
 
 /// Gives a claimed run back to the queue (graceful shutdown). The attempt
 /// does not count against the retry limit.
-pub async fn release(db: &DatabaseConnection, run_id: i64, worker_id: &str) -> Result<(), DbErr> {
+pub async fn release(db: &DatabaseConnection, claim: &Claim) -> Result<(), DbErr> {
     operation_run::Entity::update_many()
         .col_expr(
             operation_run::Column::Status,
@@ -289,9 +309,7 @@ pub async fn release(db: &DatabaseConnection, run_id: i64, worker_id: &str) -> R
             Expr::col(operation_run::Column::Attempts).sub(1),
         )
         .col_expr(operation_run::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(operation_run::Column::Id.eq(run_id))
-        .filter(operation_run::Column::ClaimedBy.eq(worker_id))
-        .filter(operation_run::Column::Status.eq(RunStatus::Running))
+        .filter(claim.held())
         .exec(db)
         .await?;
     Ok(())

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::queue::Completion;
 use super::summary_counts;
-use super::worker::{JobError, RunContext};
+use super::worker::{Finished, JobError, RunContext};
 use crate::drift::profiles::Scope;
 use crate::drift::subjects::{TypeCoverage, inventory_coverage};
 
@@ -92,7 +92,7 @@ async fn latest_run(
     query.order_by_desc(operation_run::Column::Id).one(db).await
 }
 
-pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
+pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
     let db = &ctx.db;
     let tenant_id = ctx.run.context["verification"]["tenant_id"]
         .as_i64()
@@ -404,7 +404,8 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
         },
         "checks": checks,
     });
-    Ok(Completion {
+    let txn = ctx.begin_final_write().await?;
+    let completion = Completion {
         outcome: if blocking > 0 {
             RunOutcome::PartiallySucceeded
         } else {
@@ -413,5 +414,6 @@ pub async fn execute(ctx: &RunContext) -> Result<Completion, JobError> {
         summary_counts: summary_counts(&[("warnings", count(Status::Warn) + count(Status::Fail))]),
         context: json!({"verification": {"tenant_id": tenant.id}, "verification_report": report}),
         failure_summary: None,
-    })
+    };
+    ctx.finish(txn, completion).await
 }

@@ -3,16 +3,17 @@
 //! releases them.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use entity::enums::{RunOutcome, RunType};
 use entity::operation_run;
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
 use serde_json::json;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use super::queue::{self, Completion};
+use super::queue::{self, Claim, Completion};
 use crate::drift::{capture, compare};
 
 #[derive(Clone, Debug)]
@@ -21,6 +22,8 @@ pub struct WorkerSettings {
     pub poll_interval: Duration,
     pub heartbeat_timeout: Duration,
     pub max_attempts: i32,
+    /// Off unless a test sets it.
+    pub hold: Hold,
 }
 
 impl Default for WorkerSettings {
@@ -30,7 +33,76 @@ impl Default for WorkerSettings {
             poll_interval: Duration::from_secs(1),
             heartbeat_timeout: Duration::from_secs(60),
             max_attempts: 3,
+            hold: Hold::default(),
         }
+    }
+}
+
+/// Holds the first job that reaches its final write still, the way SIGSTOP
+/// holds a process: the job waits and its heartbeats stop until the test
+/// releases it. Tests of the fencing use it instead of sleeping; it is off
+/// (`Hold::default()`) everywhere else.
+#[derive(Clone, Default)]
+pub struct Hold(Option<Arc<HoldState>>);
+
+struct HoldState {
+    armed: AtomicBool,
+    holding: AtomicBool,
+    reached: Notify,
+    released: Notify,
+}
+
+impl std::fmt::Debug for Hold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Hold(armed)"
+        } else {
+            "Hold(off)"
+        })
+    }
+}
+
+impl Hold {
+    /// Holds the next job of a worker with these settings before it writes
+    /// its result.
+    pub fn before_finish() -> Self {
+        Self(Some(Arc::new(HoldState {
+            armed: AtomicBool::new(true),
+            holding: AtomicBool::new(false),
+            reached: Notify::new(),
+            released: Notify::new(),
+        })))
+    }
+
+    /// Waits until a job is held.
+    pub async fn reached(&self) {
+        if let Some(state) = &self.0 {
+            state.reached.notified().await;
+        }
+    }
+
+    /// Lets the held job go on.
+    pub fn release(&self) {
+        if let Some(state) = &self.0 {
+            state.released.notify_one();
+        }
+    }
+
+    fn is_holding(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|s| s.holding.load(Ordering::SeqCst))
+    }
+
+    async fn at_finish(&self) {
+        let Some(state) = &self.0 else { return };
+        if !state.armed.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        state.holding.store(true, Ordering::SeqCst);
+        state.reached.notify_one();
+        state.released.notified().await;
+        state.holding.store(false, Ordering::SeqCst);
     }
 }
 
@@ -64,9 +136,17 @@ const PROGRESS_WRITE_INTERVAL: Duration = Duration::from_millis(100);
 pub struct RunContext {
     pub db: DatabaseConnection,
     pub run: operation_run::Model,
-    pub worker_id: String,
+    pub claim: Claim,
     shutdown: watch::Receiver<bool>,
+    hold: Hold,
     last_progress_write: std::sync::Mutex<Option<Instant>>,
+}
+
+/// A job's result, written by [`RunContext::finish`] in the job's last
+/// fenced transaction: a job cannot report success without having written it.
+#[derive(Debug)]
+pub struct Finished {
+    pub outcome: RunOutcome,
 }
 
 impl RunContext {
@@ -90,12 +170,51 @@ impl RunContext {
         if !due {
             return Ok(());
         }
-        let held = queue::set_progress(&self.db, self.run.id, &self.worker_id, done, total).await?;
+        let held = queue::set_progress(&self.db, &self.claim, done, total).await?;
         if held {
             Ok(())
         } else {
             Err(JobError::Interrupted(Interrupted::ClaimLost))
         }
+    }
+
+    /// A transaction for the job's writes, fenced: it begins by touching the
+    /// run's row under this claim, which fails once another worker has
+    /// taken the run over and, on PostgreSQL, keeps the row locked so that
+    /// no take-over can happen before it commits. A worker that was stalled
+    /// (stopped, paused, starved) past its heartbeat timeout therefore
+    /// writes nothing when it wakes up.
+    pub async fn begin_write(&self) -> Result<DatabaseTransaction, JobError> {
+        let txn = self.db.begin().await?;
+        if queue::heartbeat(&txn, &self.claim).await? {
+            Ok(txn)
+        } else {
+            txn.rollback().await?;
+            Err(JobError::Interrupted(Interrupted::ClaimLost))
+        }
+    }
+
+    /// The fenced transaction of the job's last writes, which
+    /// [`RunContext::finish`] commits with the run's result.
+    pub async fn begin_final_write(&self) -> Result<DatabaseTransaction, JobError> {
+        self.hold.at_finish().await;
+        self.begin_write().await
+    }
+
+    /// Completes the run in `txn` (from [`RunContext::begin_final_write`])
+    /// and commits, so the job's last writes and its result land together.
+    pub async fn finish(
+        &self,
+        txn: DatabaseTransaction,
+        completion: Completion,
+    ) -> Result<Finished, JobError> {
+        let outcome = completion.outcome;
+        if !queue::complete(&txn, &self.claim, completion).await? {
+            txn.rollback().await?;
+            return Err(JobError::Interrupted(Interrupted::ClaimLost));
+        }
+        txn.commit().await?;
+        Ok(Finished { outcome })
     }
 }
 
@@ -143,7 +262,12 @@ pub fn spawn_workers(
 /// Returns how many runs it executed.
 pub async fn drain(db: &DatabaseConnection, settings: &WorkerSettings) -> Result<usize, DbErr> {
     let (_keep_running, shutdown) = watch::channel(false);
-    let worker_id = format!("{}-inline", std::process::id());
+    // Random like the spawned workers' ids: containers may share a pid.
+    let worker_id = format!(
+        "{}-{}-inline",
+        std::process::id(),
+        &crate::auth::tokens::generate()[4..12]
+    );
     let mut executed = 0;
     while let Some(run) = queue::claim_next(
         db,
@@ -214,17 +338,22 @@ async fn execute(
 ) {
     let run_id = run.id;
     let run_type = run.run_type;
+    let claim = Claim::of(&run, worker_id);
     tracing::info!(run_id, run_type = %run_type.as_str(), attempt = run.attempts, worker = %worker_id, "run claimed");
     let started = std::time::Instant::now();
 
     // Heartbeats go on while the job works between progress updates.
     let beat_every = settings.heartbeat_timeout / 4;
     let beat_db = db.clone();
-    let beat_worker = worker_id.to_owned();
+    let beat_claim = claim.clone();
+    let beat_hold = settings.hold.clone();
     let heartbeat = tokio::spawn(async move {
         loop {
             tokio::time::sleep(beat_every).await;
-            match queue::heartbeat(&beat_db, run_id, &beat_worker).await {
+            if beat_hold.is_holding() {
+                continue;
+            }
+            match queue::heartbeat(&beat_db, &beat_claim).await {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(err) => tracing::warn!(run_id, error = %err, "heartbeat failed"),
@@ -235,8 +364,9 @@ async fn execute(
     let ctx = RunContext {
         db: db.clone(),
         run,
-        worker_id: worker_id.to_owned(),
+        claim: claim.clone(),
         shutdown,
+        hold: settings.hold.clone(),
         last_progress_write: std::sync::Mutex::new(None),
     };
     let result = match run_type {
@@ -253,64 +383,72 @@ async fn execute(
     };
     heartbeat.abort();
 
-    let outcome = match &result {
-        Ok(c) => Some(c.outcome),
-        Err(JobError::Failed { .. } | JobError::Db(_)) => Some(RunOutcome::Failed),
-        Err(JobError::Interrupted(_)) => None,
+    // A failure is recorded in one statement fenced by the claim, like
+    // every other write of the job.
+    let failed = |reason_code: &str, message: &str| Completion {
+        outcome: RunOutcome::Failed,
+        summary_counts: json!({}),
+        context: ctx.run.context.clone(),
+        failure_summary: Some(json!({"reason_code": reason_code, "message": message})),
     };
-    let finished = match result {
-        Ok(completion) => queue::complete(db, run_id, worker_id, completion).await,
+    let ended: Result<Ended, DbErr> = match result {
+        Ok(finished) => Ok(Ended::Completed(finished.outcome)),
         Err(JobError::Interrupted(Interrupted::Shutdown)) => {
             tracing::info!(run_id, "shutting down: run released to the queue");
-            queue::release(db, run_id, worker_id).await.map(|_| true)
+            queue::release(db, &claim).await.map(|()| Ended::Released)
         }
-        Err(JobError::Interrupted(Interrupted::ClaimLost)) => {
-            tracing::warn!(
-                run_id,
-                "run was taken over by another worker; dropping this attempt"
-            );
-            Ok(true)
-        }
+        Err(JobError::Interrupted(Interrupted::ClaimLost)) => Ok(Ended::ClaimLost),
         Err(JobError::Failed {
             reason_code,
             message,
-        }) => {
-            queue::complete(
-                db,
-                run_id,
-                worker_id,
-                Completion {
-                    outcome: RunOutcome::Failed,
-                    summary_counts: json!({}),
-                    context: ctx.run.context.clone(),
-                    failure_summary: Some(json!({"reason_code": reason_code, "message": message})),
-                },
-            )
+        }) => queue::complete(db, &claim, failed(reason_code, &message))
             .await
-        }
+            .map(|held| Ended::failed_if(held)),
         Err(JobError::Db(err)) => {
             tracing::error!(run_id, error = %err, "run failed with a database error");
             queue::complete(
                 db,
-                run_id,
-                worker_id,
-                Completion {
-                    outcome: RunOutcome::Failed,
-                    summary_counts: json!({}),
-                    context: ctx.run.context.clone(),
-                    failure_summary: Some(json!({"reason_code": "internal_error", "message": "the run failed with an internal error"})),
-                },
+                &claim,
+                failed("internal_error", "the run failed with an internal error"),
             )
             .await
+            .map(|held| Ended::failed_if(held))
         }
     };
-    match finished {
-        Ok(_) => {
-            let seconds = started.elapsed().as_secs_f64();
-            let outcome = outcome.map_or_else(|| "released".to_owned(), |o| o.as_str());
-            crate::metrics::run_finished(&run_type.as_str(), &outcome, seconds);
-            tracing::info!(run_id, seconds, outcome = %outcome, "run finished");
+    let seconds = started.elapsed().as_secs_f64();
+    match ended {
+        Ok(Ended::Completed(outcome)) => {
+            crate::metrics::run_finished(&run_type.as_str(), &outcome.as_str(), seconds);
+            tracing::info!(run_id, seconds, outcome = %outcome.as_str(), "run finished");
+        }
+        Ok(Ended::Released) => {
+            crate::metrics::run_finished(&run_type.as_str(), "released", seconds)
+        }
+        Ok(Ended::ClaimLost) => {
+            crate::metrics::run_finished(&run_type.as_str(), "claim_lost", seconds);
+            tracing::warn!(
+                run_id,
+                attempt = claim.attempt,
+                "run was taken over by another worker; this attempt wrote nothing more"
+            );
         }
         Err(err) => tracing::error!(run_id, error = %err, "could not record the end of a run"),
+    }
+}
+
+/// How an attempt ended, as far as this worker is concerned.
+enum Ended {
+    Completed(RunOutcome),
+    Released,
+    ClaimLost,
+}
+
+impl Ended {
+    fn failed_if(held: bool) -> Self {
+        if held {
+            Ended::Completed(RunOutcome::Failed)
+        } else {
+            Ended::ClaimLost
+        }
     }
 }

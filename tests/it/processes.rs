@@ -327,3 +327,145 @@ async fn a_killed_process_does_not_lose_or_duplicate_a_run() {
         findings.iter().map(|f| &f.fingerprint).collect();
     assert_eq!(fingerprints.len(), findings.len(), "no duplicated finding");
 }
+
+/// A worker that was stalled past its heartbeat timeout (here held still at
+/// its final write, as SIGSTOP would hold its process) and woke up after
+/// another worker took its run over and a later run completed: it must
+/// write nothing. Both backends; the two workers share a process and a
+/// worker id, so only the attempt number tells their claims apart.
+#[tokio::test]
+async fn a_worker_that_lost_its_claim_writes_nothing() {
+    use drift_engine::runs::worker::{self, Hold, WorkerSettings};
+
+    let test_db = TestDb::new().await;
+    let db = &test_db.db;
+    let f = fixture(db, 1).await;
+    let target = f.targets[0].clone();
+    sync(db, &f.source, items(300, None)).await;
+    sync(db, &target, items(300, Some(10))).await;
+    let fast = WorkerSettings {
+        heartbeat_timeout: Duration::from_secs(1),
+        ..WorkerSettings::default()
+    };
+
+    // Runs the held worker's first job until it stops at its final write,
+    // then lets the other worker take the run over and complete it.
+    async fn stall_and_take_over(
+        db: &DatabaseConnection,
+        fast: &WorkerSettings,
+        run: &operation_run::Model,
+    ) -> (Hold, tokio::task::JoinHandle<usize>) {
+        let held = WorkerSettings {
+            hold: Hold::before_finish(),
+            ..fast.clone()
+        };
+        let hold = held.hold.clone();
+        let stalled = tokio::spawn({
+            let db = db.clone();
+            async move { worker::drain(&db, &held).await.expect("held worker") }
+        });
+        hold.reached().await;
+        let start = Instant::now();
+        while worker::drain(db, fast).await.expect("drain") == 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the stalled run was never taken over"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let taken = operation_run::Entity::find_by_id(run.id)
+            .one(db)
+            .await
+            .expect("run")
+            .expect("exists");
+        assert_eq!(taken.status, RunStatus::Completed);
+        assert_eq!(taken.attempts, 2, "the run was taken over once");
+        (hold, stalled)
+    }
+
+    // Capture: the stalled attempt's snapshot was dropped by the take-over;
+    // waking up, it neither completes it nor fails the run.
+    let capture = enqueue(db, &f, RunType::BaselineCapture, &f.source).await;
+    let (hold, stalled) = stall_and_take_over(db, &fast, &capture).await;
+    let captured = operation_run::Entity::find_by_id(capture.id)
+        .one(db)
+        .await
+        .expect("run")
+        .expect("exists");
+    hold.release();
+    stalled.await.expect("held worker ends");
+    let after = operation_run::Entity::find_by_id(capture.id)
+        .one(db)
+        .await
+        .expect("run")
+        .expect("exists");
+    assert_eq!(after.outcome, RunOutcome::Succeeded);
+    assert_eq!(
+        after.context, captured.context,
+        "the take-over's result stands"
+    );
+    let snapshots = entity::baseline_snapshot::Entity::find()
+        .filter(entity::baseline_snapshot::Column::OperationRunId.eq(capture.id))
+        .all(db)
+        .await
+        .expect("snapshots");
+    assert_eq!(snapshots.len(), 1, "{snapshots:?}");
+    assert_eq!(
+        Some(snapshots[0].id),
+        captured.context["baseline_capture"]["baseline_snapshot_id"].as_i64()
+    );
+
+    // Compare R1 stalls at its final write and is taken over; then the
+    // tenant drifts differently and R2 completes. R1's stale attempt would
+    // reopen what R2 resolved and resolve what R2 found.
+    let r1 = enqueue(db, &f, RunType::BaselineCompare, &target).await;
+    let (hold, stalled) = stall_and_take_over(db, &fast, &r1).await;
+    sync(db, &target, items(300, Some(7))).await;
+    let r2 = enqueue(db, &f, RunType::BaselineCompare, &target).await;
+    assert_eq!(worker::drain(db, &fast).await.expect("drain"), 1);
+    type Row = (i64, String, i32, Option<i64>, Option<String>);
+    let findings_now = || async {
+        let mut rows: Vec<Row> = finding::Entity::find()
+            .filter(finding::Column::TenantId.eq(target.id))
+            .all(db)
+            .await
+            .expect("findings")
+            .into_iter()
+            .map(|f| {
+                (
+                    f.id,
+                    f.status.as_str(),
+                    f.times_seen,
+                    f.last_seen_operation_run_id,
+                    f.resolved_reason,
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let before = findings_now().await;
+    let open = before.iter().filter(|r| r.1 == "open").count();
+    assert_eq!(open, 300usize.div_ceil(7), "R2's findings are open");
+    assert!(
+        before
+            .iter()
+            .filter(|r| r.1 == "open")
+            .all(|r| r.3 == Some(r2.id))
+    );
+
+    hold.release();
+    stalled.await.expect("held worker ends");
+    assert_eq!(
+        findings_now().await,
+        before,
+        "the stalled worker wrote findings"
+    );
+    let r1_after = operation_run::Entity::find_by_id(r1.id)
+        .one(db)
+        .await
+        .expect("run")
+        .expect("exists");
+    assert_eq!(r1_after.outcome, RunOutcome::Succeeded);
+    assert_eq!(r1_after.attempts, 2);
+}
