@@ -6,20 +6,37 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://drift-engine.db?mode=rwc";
 /// Large enough for an inventory sync or policy-version batch of several
 /// thousand ~8 KB documents in one request.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// A request without a token can only introspect (about 2 KB) or be refused.
+pub const DEFAULT_MAX_ANONYMOUS_BODY_BYTES: usize = 64 * 1024;
+/// Operations in one batched POST.
+pub const DEFAULT_MAX_BATCH: usize = 10;
+/// The largest answer the server builds; a larger one is refused.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct Config {
     pub database_url: String,
     pub bind: SocketAddr,
     pub max_body_bytes: usize,
+    pub max_anonymous_body_bytes: usize,
+    pub max_batch: usize,
+    pub max_response_bytes: usize,
+    pub ws_init_timeout: std::time::Duration,
     pub limits: GraphqlLimits,
     pub workers: crate::runs::worker::WorkerSettings,
 }
 
 #[derive(Clone, Copy, Debug)]
 pub struct GraphqlLimits {
+    /// Field nesting; introspection is not counted.
     pub depth: usize,
+    /// async-graphql's complexity, per request and across a batch.
     pub complexity: usize,
+    /// Fields selected once fragments are expanded.
+    pub selections: usize,
+    /// Lexical tokens of a document, with and without a token.
+    pub tokens: usize,
+    pub anonymous_tokens: usize,
 }
 
 impl Default for GraphqlLimits {
@@ -27,6 +44,9 @@ impl Default for GraphqlLimits {
         Self {
             depth: 12,
             complexity: 20_000,
+            selections: 5_000,
+            tokens: 20_000,
+            anonymous_tokens: 2_000,
         }
     }
 }
@@ -37,6 +57,10 @@ impl Config {
             database_url: database_url.into(),
             bind,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_anonymous_body_bytes: DEFAULT_MAX_ANONYMOUS_BODY_BYTES,
+            max_batch: DEFAULT_MAX_BATCH,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            ws_init_timeout: std::time::Duration::from_secs(10),
             limits: GraphqlLimits::default(),
             workers: crate::runs::worker::WorkerSettings::default(),
         }

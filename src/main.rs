@@ -38,6 +38,18 @@ enum Command {
         /// Largest request body accepted, in bytes.
         #[arg(long, env = "DRIFT_MAX_BODY_BYTES", default_value_t = config::DEFAULT_MAX_BODY_BYTES)]
         max_body_bytes: usize,
+        /// Largest request body accepted without a valid token, in bytes.
+        #[arg(long, env = "DRIFT_MAX_ANONYMOUS_BODY_BYTES", default_value_t = config::DEFAULT_MAX_ANONYMOUS_BODY_BYTES)]
+        max_anonymous_body_bytes: usize,
+        /// Operations in one batched POST.
+        #[arg(long, env = "DRIFT_MAX_BATCH", default_value_t = config::DEFAULT_MAX_BATCH)]
+        max_batch: usize,
+        /// Largest answer built, in bytes; a larger one is refused.
+        #[arg(long, env = "DRIFT_MAX_RESPONSE_BYTES", default_value_t = config::DEFAULT_MAX_RESPONSE_BYTES)]
+        max_response_bytes: usize,
+        /// Seconds a WebSocket may take to send `connection_init` (then 4408).
+        #[arg(long, env = "DRIFT_WS_INIT_TIMEOUT_SECS", default_value_t = 10)]
+        ws_init_timeout_secs: u64,
         /// Workers in this process that run queued captures and compares.
         #[arg(long, env = "DRIFT_WORKERS", default_value_t = 2)]
         workers: usize,
@@ -118,6 +130,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve {
             bind,
             max_body_bytes,
+            max_anonymous_body_bytes,
+            max_batch,
+            max_response_bytes,
+            ws_init_timeout_secs,
             workers,
             run_heartbeat_timeout_secs,
             run_max_attempts,
@@ -134,6 +150,10 @@ async fn main() -> anyhow::Result<()> {
             }
             let mut config = Config::new(cli.database_url, bind);
             config.max_body_bytes = max_body_bytes;
+            config.max_anonymous_body_bytes = max_anonymous_body_bytes.min(max_body_bytes);
+            config.max_batch = max_batch.max(1);
+            config.max_response_bytes = max_response_bytes;
+            config.ws_init_timeout = std::time::Duration::from_secs(ws_init_timeout_secs.max(1));
             config.workers = drift_engine::runs::worker::WorkerSettings {
                 count: workers,
                 poll_interval: std::time::Duration::from_millis(worker_poll_ms.max(10)),

@@ -4,6 +4,7 @@
 pub mod connection;
 pub mod errors;
 pub mod field_order;
+pub mod guard;
 pub mod ids;
 pub mod loaders;
 pub mod mutation;
@@ -34,7 +35,9 @@ pub fn build_schema(
     )
     .data(db)
     .data(notifier)
-    .limit_depth(limits.depth)
+    // Depth is the guard's: async-graphql's count includes introspection,
+    // whose `ofType` chain alone is deeper than any limit worth having.
+    .extension(guard::RequestGuard { limits })
     .limit_complexity(limits.complexity)
     .finish()
 }

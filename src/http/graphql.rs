@@ -6,6 +6,7 @@ use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request};
 use axum::body::{Body, to_bytes};
 use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::{CloseFrame, Message};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,20 +15,31 @@ use serde_json::json;
 
 use super::AppState;
 use crate::auth::{Viewer, tokens};
+use crate::graphql::guard::BatchBudget;
 use crate::graphql::{RequestAuth, errors::ensure_code, field_order, insert_request_data};
 
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    // Who asks decides how much may be read: a request without a valid
+    // token can only introspect, so it gets a much smaller body.
+    let auth = match authenticate(&state, &headers).await {
+        Ok(auth) => auth,
+        Err(response) => return *response,
+    };
+    let limit = match auth {
+        RequestAuth::Authenticated(_) => state.max_body_bytes,
+        _ => state.max_anonymous_body_bytes,
+    };
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
-        && len > state.max_body_bytes
+        && len > limit
     {
-        return too_large(state.max_body_bytes);
+        return too_large(limit, &auth);
     }
-    let bytes = match to_bytes(body, state.max_body_bytes).await {
+    let bytes = match to_bytes(body, limit).await {
         Ok(bytes) => bytes,
-        Err(_) => return too_large(state.max_body_bytes),
+        Err(_) => return too_large(limit, &auth),
     };
     let batch: BatchRequest = match serde_json::from_slice(&bytes) {
         Ok(batch) => batch,
@@ -38,7 +50,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body)
             );
         }
     };
-    execute(&state, &headers, batch).await
+    execute(&state, &headers, auth, batch).await
 }
 
 #[derive(Deserialize)]
@@ -102,18 +114,36 @@ pub async fn get(
             return response;
         }
     }
-    execute(&state, &headers, BatchRequest::Single(request)).await
-}
-
-async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> Response {
-    let auth = match authenticate(state, headers).await {
+    let auth = match authenticate(&state, &headers).await {
         Ok(auth) => auth,
         Err(response) => return *response,
     };
-    let mut batch = batch;
+    execute(&state, &headers, auth, BatchRequest::Single(request)).await
+}
+
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    auth: RequestAuth,
+    mut batch: BatchRequest,
+) -> Response {
+    let operations_in_batch = batch.iter().count();
+    if operations_in_batch > state.max_batch {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "the batch holds {operations_in_batch} operations; at most {} are allowed \
+                 (--max-batch, DRIFT_MAX_BATCH)",
+                state.max_batch
+            ),
+        );
+    }
+    // One complexity budget for the whole batch (see graphql::guard).
+    let budget = BatchBudget::default();
     let mut operations = Vec::new();
     for request in batch.iter_mut() {
         insert_request_data(&mut request.data, auth.clone(), &state.db);
+        request.data.insert(budget.clone());
         operations.push((request.query.clone(), request.operation_name.clone()));
     }
     let mut response = state.schema.execute_batch(batch).await;
@@ -137,14 +167,35 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
     if accepts_graphql_response_json(headers)
         && let BatchResponse::Single(single) = &response
     {
-        return graphql_response_json(single);
+        return graphql_response_json(single, state.max_response_bytes);
     }
-    let mut http = axum::Json(response).into_response();
-    http.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    http
+    let body = match serde_json::to_vec(&response) {
+        Ok(body) if body.len() <= state.max_response_bytes => body,
+        Ok(_) => return response_too_large(state.max_response_bytes),
+        Err(err) => {
+            tracing::error!(error = %err, "could not serialize a GraphQL response");
+            return error_response_code(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error",
+                "INTERNAL",
+            );
+        }
+    };
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(body),
+    )
+        .into_response()
+}
+
+fn response_too_large(limit: usize) -> Response {
+    error_response(
+        StatusCode::OK,
+        &format!(
+            "the answer would be larger than {limit} bytes; ask for smaller pages or fewer \
+             fields, or split the batch (--max-response-bytes, DRIFT_MAX_RESPONSE_BYTES)"
+        ),
+    )
 }
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -168,7 +219,7 @@ fn accepts_graphql_response_json(headers: &HeaderMap) -> bool {
 /// In `application/graphql-response+json`, a request that never reached
 /// execution (unparsable document, failed validation, bad variables) answers
 /// 400 with no `data` entry; anything that executed answers 200.
-fn graphql_response_json(response: &async_graphql::Response) -> Response {
+fn graphql_response_json(response: &async_graphql::Response, max_bytes: usize) -> Response {
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
@@ -181,13 +232,17 @@ fn graphql_response_json(response: &async_graphql::Response) -> Response {
     } else {
         StatusCode::OK
     };
+    let body = body.to_string();
+    if body.len() > max_bytes {
+        return response_too_large(max_bytes);
+    }
     (
         status,
         [(
             header::CONTENT_TYPE,
             "application/graphql-response+json; charset=utf-8",
         )],
-        body.to_string(),
+        body,
     )
         .into_response()
 }
@@ -227,14 +282,18 @@ pub(super) async fn resolve_auth(
     }
 }
 
-fn too_large(limit: usize) -> Response {
-    error_response(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        &format!(
+fn too_large(limit: usize, auth: &RequestAuth) -> Response {
+    let message = match auth {
+        RequestAuth::Authenticated(_) => format!(
             "the request body is larger than the limit of {limit} bytes; split the batch or raise \
              --max-body-bytes (DRIFT_MAX_BODY_BYTES)"
         ),
-    )
+        _ => format!(
+            "the request body is larger than the limit of {limit} bytes for requests without a \
+             valid token (--max-anonymous-body-bytes)"
+        ),
+    };
+    error_response(StatusCode::PAYLOAD_TOO_LARGE, &message)
 }
 
 fn error_response(status: StatusCode, message: &str) -> Response {
@@ -252,7 +311,10 @@ fn error_response_code(status: StatusCode, message: &str, code: &str) -> Respons
 
 /// GraphQL subscriptions over WebSocket (graphql-transport-ws, and the older
 /// graphql-ws protocol). The token travels in `connection_init`:
-/// `{"Authorization": "Bearer <token>"}`; a bad token closes the connection.
+/// `{"Authorization": "Bearer <token>"}`. The handshake is ours, because
+/// the protocol's close codes are: no `connection_init` within the timeout
+/// closes with 4408, one that does not authenticate (subscriptions need a
+/// viewer) with 4403, any other first message with 4401.
 pub async fn websocket(
     State(state): State<AppState>,
     protocol: async_graphql_axum::GraphQLProtocol,
@@ -260,21 +322,88 @@ pub async fn websocket(
 ) -> Response {
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            let db = state.db.clone();
-            async_graphql_axum::GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
-                .on_connection_init(move |payload| async move {
-                    let authorization = ["Authorization", "authorization"]
-                        .iter()
-                        .find_map(|k| payload.get(*k).and_then(|v| v.as_str()).map(str::to_owned));
-                    let auth = resolve_auth(&db, authorization.as_deref()).await?;
-                    if matches!(auth, RequestAuth::Invalid) {
-                        return Err(crate::error::Error::Unauthenticated.into());
+        .on_upgrade(move |socket| async move {
+            use futures_util::{SinkExt as _, StreamExt as _};
+            let (mut sink, mut stream) = socket.split();
+            let close = |code: u16, reason: &'static str| {
+                Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                }))
+            };
+            let first = tokio::time::timeout(state.ws_init_timeout, async {
+                while let Some(Ok(message)) = stream.next().await {
+                    if let Message::Text(_) | Message::Binary(_) = message {
+                        return Some(message);
                     }
-                    let mut data = async_graphql::Data::default();
-                    insert_request_data(&mut data, auth, &db);
-                    Ok(data)
-                })
-                .serve()
+                }
+                None
+            })
+            .await;
+            let init = match first {
+                Err(_) => {
+                    let _ = sink
+                        .send(close(4408, "Connection initialisation timeout"))
+                        .await;
+                    return;
+                }
+                Ok(None) => return,
+                Ok(Some(message)) => message,
+            };
+            let payload = match connection_init_payload(&init) {
+                Some(payload) => payload,
+                None => {
+                    let _ = sink.send(close(4401, "Unauthorized")).await;
+                    return;
+                }
+            };
+            let authorization = ["Authorization", "authorization"]
+                .iter()
+                .find_map(|k| payload.get(*k).and_then(|v| v.as_str()).map(str::to_owned));
+            let auth = match resolve_auth(&state.db, authorization.as_deref()).await {
+                Ok(auth @ RequestAuth::Authenticated(_)) => auth,
+                Ok(_) => {
+                    let _ = sink.send(close(4403, "Forbidden")).await;
+                    return;
+                }
+                Err(err) => {
+                    tracing::error!(error = %format!("{:#}", anyhow::Error::from(err)), "authentication failed with an internal error");
+                    let _ = sink.send(close(1011, "internal error")).await;
+                    return;
+                }
+            };
+            let mut data = async_graphql::Data::default();
+            insert_request_data(&mut data, auth, &state.db);
+            // The init message goes on to async-graphql, which acknowledges
+            // it with the data decided here.
+            let stream = futures_util::stream::once(async move { Ok(init) }).chain(stream);
+            async_graphql_axum::GraphQLWebSocket::new_with_pair(
+                sink,
+                stream,
+                state.schema.clone(),
+                protocol,
+            )
+            .on_connection_init(move |_| async move { Ok(data) })
+            .serve()
+            .await;
         })
+}
+
+/// The payload of a `connection_init` message (`{}` when it has none), or
+/// `None` for any other message.
+fn connection_init_payload(message: &Message) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let bytes: &[u8] = match message {
+        Message::Text(text) => text.as_bytes(),
+        Message::Binary(bytes) => bytes,
+        _ => return None,
+    };
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    if value.get("type")?.as_str()? != "connection_init" {
+        return None;
+    }
+    match value.get("payload") {
+        None | Some(serde_json::Value::Null) => Some(serde_json::Map::new()),
+        Some(serde_json::Value::Object(map)) => Some(map.clone()),
+        Some(_) => None,
+    }
 }

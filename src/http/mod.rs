@@ -18,6 +18,11 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: AppSchema,
     pub max_body_bytes: usize,
+    pub max_anonymous_body_bytes: usize,
+    pub max_batch: usize,
+    pub max_response_bytes: usize,
+    /// How long a WebSocket may wait before sending `connection_init`.
+    pub ws_init_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -26,6 +31,10 @@ impl AppState {
             schema: build_schema(db.clone(), config.limits, notifier),
             db,
             max_body_bytes: config.max_body_bytes,
+            max_anonymous_body_bytes: config.max_anonymous_body_bytes,
+            max_batch: config.max_batch,
+            max_response_bytes: config.max_response_bytes,
+            ws_init_timeout: config.ws_init_timeout,
         }
     }
 }

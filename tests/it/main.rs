@@ -13,6 +13,7 @@ mod drift;
 mod e2e;
 mod evidence;
 mod findings_api;
+mod hardening;
 mod import;
 mod ingest;
 mod migrations;

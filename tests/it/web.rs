@@ -253,3 +253,27 @@ async fn graphql_ws_reference_client_follows_a_compare_run_in_another_process() 
     assert!(status.success());
     assert_follows_the_run(&events);
 }
+
+/// The introspection query of the pinned `graphql` package, as GraphiQL,
+/// graphql-codegen and Apollo tooling send it, passes the depth limit (its
+/// `ofType` chain is set by the specification), with and without a token.
+#[tokio::test]
+async fn the_introspection_queries_of_graphql_js_pass_the_limits() {
+    if !tools_present("the introspection query test", false) {
+        return;
+    }
+    let (ok, stdout, stderr) = output(node("introspection-queries.mjs"), Duration::from_secs(60)).await;
+    assert!(ok, "{stderr}");
+    let queries: Vec<String> = serde_json::from_str(&stdout).expect("a JSON list of queries");
+    assert_eq!(queries.len(), 2);
+    let app = TestApp::spawn_with(|c| c.workers.count = 0).await;
+    let (_, token) = app.user("introspection@example.com").await;
+    for query in &queries {
+        for token in [None, Some(token.as_str())] {
+            let body = app.gql(token, query, serde_json::json!({})).await;
+            assert!(body.get("errors").is_none(), "{body}");
+            let types = body["data"]["__schema"]["types"].as_array().expect("types");
+            assert!(types.iter().any(|t| t["name"] == "Finding"));
+        }
+    }
+}

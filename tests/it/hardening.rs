@@ -1,0 +1,213 @@
+//! A hostile client's requests: documents that expand exponentially, batches
+//! without end, oversized answers, WebSocket handshakes that never finish.
+//! Each answers at once with a stable `extensions.code`.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::common::{TestApp, error_code};
+
+/// `{ ...Cn }` where each fragment spreads the one before it twice: 1.8 KB
+/// at n = 30 that expands to 2^31 selections.
+pub fn fragment_bomb(n: usize) -> String {
+    let mut q = format!("{{ ...C{n} }} fragment C0 on Query {{ viewer {{ email }} }}");
+    for i in 1..=n {
+        q.push_str(&format!(
+            " fragment C{i} on Query {{ a: viewer {{ id }} ...C{p} ...C{p} }}",
+            p = i - 1
+        ));
+    }
+    q
+}
+
+async fn post(app: &TestApp, token: Option<&str>, body: &Value) -> (u16, Value) {
+    let mut request = app.client.post(app.url("/graphql")).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("sent");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON"))
+}
+
+#[tokio::test]
+async fn documents_that_expand_are_refused_before_validation() {
+    let app = TestApp::spawn_with(|c| c.workers.count = 0).await;
+    let (_, token) = app.user("bomb@example.com").await;
+    for token in [None, Some(token.as_str())] {
+        let body = app.gql(token, &fragment_bomb(30), json!({})).await;
+        assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("too complex"), "{message}");
+        assert!(body["data"].is_null(), "{body}");
+    }
+    let body = app
+        .gql(
+            None,
+            "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+
+    // Without a token, documents and bodies are held to tighter limits.
+    let many = format!("{{ {} }}", "__typename ".repeat(2_500));
+    let body = app.gql(None, &many, json!({})).await;
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("tokens"));
+    let (status, body) = post(
+        &app,
+        None,
+        &json!({"query": "{ __typename }", "variables": {"pad": "x".repeat(70_000)}}),
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"));
+    // The same document and body with a token are within its limits.
+    let body = app.gql(Some(&token), &many, json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let (status, _) = post(
+        &app,
+        Some(&token),
+        &json!({"query": "{ __typename }", "variables": {"pad": "x".repeat(70_000)}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn batches_are_capped_in_length_and_in_complexity_as_a_whole() {
+    let app = TestApp::spawn_with(|c| c.workers.count = 0).await;
+    let (_, token) = app.user("batch@example.com").await;
+    let (ws, _) = app.workspace_with_tenant(&token).await;
+    let query = json!({
+        "query": "query($ws: ID!) { tenants(workspaceId: $ws, first: 500) { edges { cursor node { id name kind workspace { id name } } } } }",
+        "variables": {"ws": ws},
+    });
+    let (status, body) = post(&app, Some(&token), &query).await;
+    assert_eq!(status, 200);
+    assert!(body.get("errors").is_none(), "one is within the limit: {body}");
+
+    let eleven = Value::Array(vec![query.clone(); 11]);
+    let (status, body) = post(&app, Some(&token), &eleven).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"));
+    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("at most 10"));
+
+    let ten = Value::Array(vec![query.clone(); 10]);
+    let (status, body) = post(&app, Some(&token), &ten).await;
+    assert_eq!(status, 200);
+    let answers = body.as_array().expect("a batch answer");
+    assert_eq!(answers.len(), 10);
+    assert!(answers[0].get("errors").is_none(), "the first fits: {}", answers[0]);
+    let refused: Vec<&Value> = answers.iter().filter(|a| a.get("errors").is_some()).collect();
+    assert!(!refused.is_empty(), "ten together exceed the budget");
+    for answer in refused {
+        assert_eq!(error_code(answer), Some("BAD_USER_INPUT"), "{answer}");
+        assert!(
+            answer["errors"][0]["message"].as_str().unwrap_or_default().contains("batch is too complex"),
+            "{answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_answer_past_the_byte_budget_is_refused() {
+    let app = TestApp::spawn_with(|c| {
+        c.workers.count = 0;
+        c.max_response_bytes = 2_000;
+    })
+    .await;
+    let (_, token) = app.user("bytes@example.com").await;
+    let body = app.gql(Some(&token), "{ viewer { email } }", json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let body = app
+        .gql(Some(&token), "{ __schema { types { name description } } }", json!({}))
+        .await;
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("2000 bytes"));
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open_socket(app: &TestApp) -> Socket {
+    let mut request = format!("{}/graphql/ws", app.base.replace("http://", "ws://"))
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect")
+        .0
+}
+
+/// The close code the server ends the socket with.
+async fn closed_with(socket: &mut Socket) -> Option<u16> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), socket.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn websocket_handshakes_follow_graphql_transport_ws() {
+    let app = TestApp::spawn_with(|c| {
+        c.workers.count = 0;
+        c.ws_init_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let (_, token) = app.user("ws@example.com").await;
+    let init = |payload: Value| Message::text(json!({"type": "connection_init", "payload": payload}).to_string());
+
+    // Never initialised: 4408 once the timeout passes.
+    let mut socket = open_socket(&app).await;
+    assert_eq!(closed_with(&mut socket).await, Some(4408));
+
+    // Initialised without a token, or with a bad one: 4403.
+    for payload in [json!({}), json!({"Authorization": "Bearer dre_nope"}), json!({"Authorization": "Basic x"})] {
+        let mut socket = open_socket(&app).await;
+        socket.send(init(payload.clone())).await.expect("init");
+        assert_eq!(closed_with(&mut socket).await, Some(4403), "{payload}");
+    }
+    let mut socket = open_socket(&app).await;
+    socket
+        .send(Message::text(r#"{"type":"connection_init"}"#))
+        .await
+        .expect("init");
+    assert_eq!(closed_with(&mut socket).await, Some(4403));
+
+    // A subscribe before connection_init: 4401.
+    let mut socket = open_socket(&app).await;
+    socket
+        .send(Message::text(
+            json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { operationRun(id: \"x\") { id } }"}}).to_string(),
+        ))
+        .await
+        .expect("subscribe");
+    assert_eq!(closed_with(&mut socket).await, Some(4401));
+
+    // A good token is acknowledged.
+    let mut socket = open_socket(&app).await;
+    socket
+        .send(init(json!({"Authorization": format!("Bearer {token}")})))
+        .await
+        .expect("init");
+    let ack = tokio::time::timeout(Duration::from_secs(30), socket.next())
+        .await
+        .expect("in time")
+        .expect("a message")
+        .expect("ok");
+    let ack: Value = serde_json::from_str(ack.to_text().expect("text")).expect("JSON");
+    assert_eq!(ack["type"], "connection_ack");
+}
