@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    TransactionTrait,
+};
 
 /// Opens a pool with the settings PERF-NOTES measured: no ping on every
 /// checkout, and SQLite's single connection (one writer, no stale snapshots).
@@ -38,8 +41,21 @@ pub async fn connect_with(mut options: ConnectOptions) -> Result<DatabaseConnect
     Ok(db)
 }
 
+/// On PostgreSQL, replicas that start together (a Kubernetes rollout) take
+/// turns: each migrates inside one transaction that holds an advisory lock
+/// for the schema, so the later ones find the work done instead of racing
+/// it (concurrent CREATE TABLE fails on `pg_type_typname_nsp_index`).
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    let txn = db.begin().await?;
+    txn.execute_unprepared(
+        "SELECT pg_advisory_xact_lock(hashtext('drift-engine migrations ' || coalesce(current_schema(), '')))",
+    )
+    .await?;
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
 }
 
 /// True when every migration this binary knows has been applied.

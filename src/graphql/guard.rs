@@ -138,7 +138,11 @@ pub fn count_tokens(text: &str, stop: usize) -> usize {
                 n += 1;
                 i += 3;
                 while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
-                    i += if bytes[i..].starts_with(b"\\\"\"\"") { 4 } else { 1 };
+                    i += if bytes[i..].starts_with(b"\\\"\"\"") {
+                        4
+                    } else {
+                        1
+                    };
                 }
                 i += 3;
             }
@@ -157,7 +161,8 @@ pub fn count_tokens(text: &str, stop: usize) -> usize {
             c if c.is_ascii_alphanumeric() || c == b'_' || c == b'-' => {
                 n += 1;
                 while i < bytes.len()
-                    && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'.' | b'-' | b'+'))
+                    && (bytes[i].is_ascii_alphanumeric()
+                        || matches!(bytes[i], b'_' | b'.' | b'-' | b'+'))
                 {
                     i += 1;
                 }
@@ -261,7 +266,9 @@ fn shape_of(set: &SelectionSet, fragments: &HashMap<&Name, Shape>) -> Shape {
                     depth: if introspection { 0 } else { sub.depth + 1 },
                 }
             }
-            Selection::InlineFragment(inline) => shape_of(&inline.node.selection_set.node, fragments),
+            Selection::InlineFragment(inline) => {
+                shape_of(&inline.node.selection_set.node, fragments)
+            }
             Selection::FragmentSpread(spread) => fragments
                 .get(&spread.node.fragment_name.node)
                 .copied()
@@ -295,7 +302,13 @@ mod tests {
     #[test]
     fn fragments_count_as_often_as_they_are_spread() {
         let s = shape("{ ...A ...A } fragment A on Query { viewer { id email } }").expect("ok");
-        assert_eq!(s, Shape { selections: 6, depth: 2 });
+        assert_eq!(
+            s,
+            Shape {
+                selections: 6,
+                depth: 2
+            }
+        );
         // C0 selects 2; each level adds 2 and doubles the one below.
         assert_eq!(shape(&bomb(3)).expect("ok").selections, 30);
         assert_eq!(shape(&bomb(30)).expect("ok").selections, (1 << 32) - 2);
@@ -312,15 +325,31 @@ mod tests {
 
     #[test]
     fn cycles_are_refused_and_unknown_fragments_left_to_validation() {
-        assert!(shape("{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }").is_err());
-        assert_eq!(shape("{ ...Nowhere viewer { id } }").expect("ok").selections, 2);
+        assert!(
+            shape("{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }").is_err()
+        );
+        assert_eq!(
+            shape("{ ...Nowhere viewer { id } }")
+                .expect("ok")
+                .selections,
+            2
+        );
     }
 
     #[test]
     fn tokens_are_counted_as_graphql_lexes_them() {
         assert_eq!(count_tokens("{ viewer { id } }", 100), 6);
-        assert_eq!(count_tokens("query Q($a: Int = -1.5e3) { x(s: \"a b, c\\\"\") ...F }", 100), 20);
-        assert_eq!(count_tokens("# only a comment\n\"\"\"block \"\" string\"\"\" x", 100), 2);
+        assert_eq!(
+            count_tokens(
+                "query Q($a: Int = -1.5e3) { x(s: \"a b, c\\\"\") ...F }",
+                100
+            ),
+            20
+        );
+        assert_eq!(
+            count_tokens("# only a comment\n\"\"\"block \"\" string\"\"\" x", 100),
+            2
+        );
         // Counting stops a little past the limit, whatever the length.
         assert_eq!(count_tokens(&"a ".repeat(1_000_000), 10), 11);
     }

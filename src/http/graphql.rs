@@ -391,7 +391,9 @@ pub async fn websocket(
 
 /// The payload of a `connection_init` message (`{}` when it has none), or
 /// `None` for any other message.
-fn connection_init_payload(message: &Message) -> Option<serde_json::Map<String, serde_json::Value>> {
+fn connection_init_payload(
+    message: &Message,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
     let bytes: &[u8] = match message {
         Message::Text(text) => text.as_bytes(),
         Message::Binary(bytes) => bytes,

@@ -58,7 +58,12 @@ async fn documents_that_expand_are_refused_before_validation() {
     let many = format!("{{ {} }}", "__typename ".repeat(2_500));
     let body = app.gql(None, &many, json!({})).await;
     assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
-    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("tokens"));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("tokens")
+    );
     let (status, body) = post(
         &app,
         None,
@@ -90,26 +95,44 @@ async fn batches_are_capped_in_length_and_in_complexity_as_a_whole() {
     });
     let (status, body) = post(&app, Some(&token), &query).await;
     assert_eq!(status, 200);
-    assert!(body.get("errors").is_none(), "one is within the limit: {body}");
+    assert!(
+        body.get("errors").is_none(),
+        "one is within the limit: {body}"
+    );
 
     let eleven = Value::Array(vec![query.clone(); 11]);
     let (status, body) = post(&app, Some(&token), &eleven).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(error_code(&body), Some("BAD_USER_INPUT"));
-    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("at most 10"));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("at most 10")
+    );
 
     let ten = Value::Array(vec![query.clone(); 10]);
     let (status, body) = post(&app, Some(&token), &ten).await;
     assert_eq!(status, 200);
     let answers = body.as_array().expect("a batch answer");
     assert_eq!(answers.len(), 10);
-    assert!(answers[0].get("errors").is_none(), "the first fits: {}", answers[0]);
-    let refused: Vec<&Value> = answers.iter().filter(|a| a.get("errors").is_some()).collect();
+    assert!(
+        answers[0].get("errors").is_none(),
+        "the first fits: {}",
+        answers[0]
+    );
+    let refused: Vec<&Value> = answers
+        .iter()
+        .filter(|a| a.get("errors").is_some())
+        .collect();
     assert!(!refused.is_empty(), "ten together exceed the budget");
     for answer in refused {
         assert_eq!(error_code(answer), Some("BAD_USER_INPUT"), "{answer}");
         assert!(
-            answer["errors"][0]["message"].as_str().unwrap_or_default().contains("batch is too complex"),
+            answer["errors"][0]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("batch is too complex"),
             "{answer}"
         );
     }
@@ -123,13 +146,24 @@ async fn an_answer_past_the_byte_budget_is_refused() {
     })
     .await;
     let (_, token) = app.user("bytes@example.com").await;
-    let body = app.gql(Some(&token), "{ viewer { email } }", json!({})).await;
+    let body = app
+        .gql(Some(&token), "{ viewer { email } }", json!({}))
+        .await;
     assert!(body.get("errors").is_none(), "{body}");
     let body = app
-        .gql(Some(&token), "{ __schema { types { name description } } }", json!({}))
+        .gql(
+            Some(&token),
+            "{ __schema { types { name description } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
-    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("2000 bytes"));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("2000 bytes")
+    );
 }
 
 type Socket =
@@ -168,14 +202,20 @@ async fn websocket_handshakes_follow_graphql_transport_ws() {
     })
     .await;
     let (_, token) = app.user("ws@example.com").await;
-    let init = |payload: Value| Message::text(json!({"type": "connection_init", "payload": payload}).to_string());
+    let init = |payload: Value| {
+        Message::text(json!({"type": "connection_init", "payload": payload}).to_string())
+    };
 
     // Never initialised: 4408 once the timeout passes.
     let mut socket = open_socket(&app).await;
     assert_eq!(closed_with(&mut socket).await, Some(4408));
 
     // Initialised without a token, or with a bad one: 4403.
-    for payload in [json!({}), json!({"Authorization": "Bearer dre_nope"}), json!({"Authorization": "Basic x"})] {
+    for payload in [
+        json!({}),
+        json!({"Authorization": "Bearer dre_nope"}),
+        json!({"Authorization": "Basic x"}),
+    ] {
         let mut socket = open_socket(&app).await;
         socket.send(init(payload.clone())).await.expect("init");
         assert_eq!(closed_with(&mut socket).await, Some(4403), "{payload}");

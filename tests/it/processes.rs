@@ -469,3 +469,61 @@ async fn a_worker_that_lost_its_claim_writes_nothing() {
     assert_eq!(r1_after.outcome, RunOutcome::Succeeded);
     assert_eq!(r1_after.attempts, 2);
 }
+
+/// Three replicas started at once on an empty PostgreSQL schema all come
+/// up: migrations take turns under an advisory lock.
+#[tokio::test]
+async fn three_replicas_started_at_once_on_an_empty_database_all_come_up() {
+    use tokio::io::AsyncBufReadExt as _;
+
+    let test_db = TestDb::empty().await;
+    if !test_db.is_postgres {
+        eprintln!("skipped: several processes need PostgreSQL (set TEST_DATABASE_URL)");
+        return;
+    }
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drift-engine"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "1"])
+            .env("DATABASE_URL", &test_db.url)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start drift-engine serve");
+        let out = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let err = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+        replicas.push((child, out, err));
+    }
+    for (n, (child, out, err)) in replicas.iter_mut().enumerate() {
+        let mut log = Vec::new();
+        let up = tokio::time::timeout(Duration::from_secs(120), async {
+            loop {
+                let line = tokio::select! {
+                    line = out.next_line() => line,
+                    line = err.next_line() => line,
+                };
+                match line {
+                    Ok(Some(line)) if line.contains("drift-engine listening") => return true,
+                    Ok(Some(line)) => log.push(line),
+                    _ => return false,
+                }
+            }
+        })
+        .await
+        .unwrap_or(false);
+        assert!(
+            up,
+            "replica {n} did not come up: {log:#?}, exit: {:?}",
+            child.try_wait()
+        );
+    }
+    for (mut child, _, _) in replicas {
+        assert!(
+            child.try_wait().expect("status").is_none(),
+            "every replica keeps running"
+        );
+        let _ = child.kill().await;
+    }
+}

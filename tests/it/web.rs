@@ -262,7 +262,8 @@ async fn the_introspection_queries_of_graphql_js_pass_the_limits() {
     if !tools_present("the introspection query test", false) {
         return;
     }
-    let (ok, stdout, stderr) = output(node("introspection-queries.mjs"), Duration::from_secs(60)).await;
+    let (ok, stdout, stderr) =
+        output(node("introspection-queries.mjs"), Duration::from_secs(60)).await;
     assert!(ok, "{stderr}");
     let queries: Vec<String> = serde_json::from_str(&stdout).expect("a JSON list of queries");
     assert_eq!(queries.len(), 2);
