@@ -42,9 +42,24 @@ impl Error {
 }
 
 impl From<DbErr> for Error {
+    /// A unique key that another request took a moment earlier is the
+    /// answer a sequential duplicate gets: CONFLICT, never INTERNAL.
     fn from(err: DbErr) -> Self {
+        if is_unique_violation(&err) {
+            tracing::debug!(error = %err, "a concurrent request took the same unique key");
+            return Error::Conflict(
+                "another request changed the same thing at the same moment; read it again".into(),
+            );
+        }
         Error::Internal(err.into())
     }
+}
+
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
 }
 
 impl From<sea_orm::TransactionError<Error>> for Error {

@@ -218,7 +218,7 @@ pub async fn assign(
         return Ok(existing);
     }
     let txn = db.begin().await?;
-    let row = baseline_tenant_assignment::ActiveModel {
+    let inserted = baseline_tenant_assignment::ActiveModel {
         workspace_id: Set(profile.workspace_id),
         baseline_profile_id: Set(profile.id),
         tenant_id: Set(tenant.id),
@@ -226,7 +226,19 @@ pub async fn assign(
         ..Default::default()
     }
     .insert(&txn)
-    .await?;
+    .await;
+    let row = match inserted {
+        Ok(row) => row,
+        // The same assignment made by a request at the same moment: the
+        // answer is the one a sequential repeat gets, that assignment.
+        Err(err) if crate::error::is_unique_violation(&err) => {
+            txn.rollback().await?;
+            return assignment(db, profile.id, tenant.id)
+                .await?
+                .ok_or_else(|| Error::internal(err));
+        }
+        Err(err) => return Err(err.into()),
+    };
     audit::record(
         &txn,
         audit::Entry {

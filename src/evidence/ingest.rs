@@ -257,7 +257,15 @@ pub async fn record_inventory_sync(
     )
     .await?;
 
-    for chunk in sync.items.chunks(INSERT_CHUNK) {
+    // Rows are locked in key order, so two syncs of the same items, sent in
+    // different orders at the same moment, wait for each other instead of
+    // deadlocking.
+    let mut items = sync.items;
+    items.sort_unstable_by(|a, b| {
+        (a.policy_type.as_str(), a.external_id.as_str())
+            .cmp(&(b.policy_type.as_str(), b.external_id.as_str()))
+    });
+    for chunk in items.chunks(INSERT_CHUNK) {
         let rows = chunk.iter().map(|item| inventory_item::ActiveModel {
             tenant_id: Set(tenant.id),
             policy_type: Set(item.policy_type.clone()),
@@ -621,6 +629,9 @@ async fn store_blobs(
     if fresh.is_empty() {
         return Ok(0);
     }
+    // In key order, like inventory items: concurrent ingestions of the same
+    // content then never wait on each other in a cycle.
+    fresh.sort_unstable_by(|a, b| a.hash.cmp(&b.hash));
     let existing: HashSet<String> = evidence_blob::Entity::find()
         .select_only()
         .column(evidence_blob::Column::Hash)

@@ -65,7 +65,7 @@ pub async fn enqueue(
         .await;
         match inserted {
             Ok(run) => return Ok((run, true)),
-            Err(err) if is_unique_violation(&err) => continue,
+            Err(err) if crate::error::is_unique_violation(&err) => continue,
             Err(err) => return Err(err),
         }
     }
@@ -75,13 +75,6 @@ pub async fn enqueue(
         .ok_or_else(|| {
             DbErr::Custom("could not enqueue the run: its identity stayed contended".into())
         })
-}
-
-fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(
-        err.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
 }
 
 async fn find_active(

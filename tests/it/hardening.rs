@@ -251,3 +251,82 @@ async fn websocket_handshakes_follow_graphql_transport_ws() {
     let ack: Value = serde_json::from_str(ack.to_text().expect("text")).expect("JSON");
     assert_eq!(ack["type"], "connection_ack");
 }
+
+/// Identical mutations sent at the same moment answer as sequential ones
+/// would: the result, or CONFLICT; never INTERNAL, never a deadlock.
+#[tokio::test]
+async fn concurrent_duplicates_answer_like_sequential_ones() {
+    let app = TestApp::spawn_with(|c| c.workers.count = 0).await;
+    let s = crate::drift::Scenario::new(
+        app,
+        json!({"scope": {"policyTypes": ["deviceConfigurations"]}}),
+    )
+    .await;
+    let app = &s.app;
+
+    let assign = "mutation($p: ID!, $t: ID!) { assignBaselineProfile(input: {baselineProfileId: $p, tenantId: $t}) { id } }";
+    let answers = futures_util::future::join_all((0..20).map(|_| {
+        app.gql(
+            Some(&s.token),
+            assign,
+            json!({"p": s.profile, "t": s.source}),
+        )
+    }))
+    .await;
+    for body in &answers {
+        assert!(body.get("errors").is_none(), "{body}");
+        assert_eq!(
+            body["data"]["assignBaselineProfile"]["id"],
+            json!(s.profile)
+        );
+    }
+
+    // The same 300 items in ten different orders.
+    let items: Vec<Value> = (0..300)
+        .map(|i| json!({
+            "policyType": "deviceConfigurations",
+            "externalId": format!("p{i:03}"),
+            "displayName": format!("Policy {i}"),
+            "meta": {"@odata.type": "#microsoft.graph.windows10GeneralConfiguration", "displayName": format!("Policy {i}")},
+        }))
+        .collect();
+    let sync =
+        "mutation($i: RecordInventorySyncInput!) { recordInventorySync(input: $i) { id outcome } }";
+    let answers = futures_util::future::join_all((0..10).map(|k| {
+        let mut order = items.clone();
+        order.rotate_left(k * 29);
+        if k % 2 == 1 {
+            order.reverse();
+        }
+        let input = json!({
+            "tenantId": s.target,
+            "policyTypes": [{"policyType": "deviceConfigurations", "status": "SUCCEEDED"}],
+            "items": order,
+        });
+        app.gql(Some(&s.token), sync, json!({"i": input}))
+    }))
+    .await;
+    for body in &answers {
+        assert!(body.get("errors").is_none(), "{body}");
+        assert_eq!(body["data"]["recordInventorySync"]["outcome"], "SUCCEEDED");
+    }
+
+    let workspace = app
+        .gql_ok(
+            &s.token,
+            "{ workspaces { edges { node { id } } } }",
+            json!({}),
+        )
+        .await["workspaces"]["edges"][0]["node"]["id"]
+        .clone();
+    let add = "mutation($ws: ID!) { addWorkspaceMember(input: {workspaceId: $ws, email: \"twin@example.com\", role: READER}) { id } }";
+    let answers = futures_util::future::join_all(
+        (0..8).map(|_| app.gql(Some(&s.token), add, json!({"ws": workspace}))),
+    )
+    .await;
+    let added = answers.iter().filter(|b| b.get("errors").is_none()).count();
+    assert_eq!(added, 1, "one request adds the member: {answers:#?}");
+    for body in answers.iter().filter(|b| b.get("errors").is_some()) {
+        assert_eq!(error_code(body), Some("CONFLICT"), "{body}");
+    }
+}
