@@ -88,6 +88,21 @@ pub const MAX_STATEMENT_BYTES: usize = 2 << 20;
 
 #[cfg(test)]
 mod tests {
+    /// PostgreSQL prints a jsonb number in plain decimal, every digit
+    /// written out: f64::MAX comes back as 309 digits and the smallest
+    /// subnormal as 324 decimals. serde_json reads those back exactly only
+    /// with `float_roundtrip` (without it, f64::MAX came back as an error).
+    #[test]
+    fn numbers_as_postgresql_prints_them_read_back_exactly() {
+        for (printed, value) in [
+            (format!("17976931348623157{}", "0".repeat(292)), f64::MAX),
+            (format!("0.{}49406564584124654", "0".repeat(323)), 5e-324),
+            ("0.1000000000000000055511151231257827".to_owned(), 0.1),
+        ] {
+            let read: serde_json::Value = serde_json::from_str(&printed).expect("a number");
+            assert_eq!(read.as_f64(), Some(value), "{printed}");
+        }
+    }
     use super::*;
     use serde_json::{Value, json};
 

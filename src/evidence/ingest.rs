@@ -81,6 +81,9 @@ fn in_chunks<T>(rows: Vec<T>, size: usize) -> impl Iterator<Item = Vec<T>> {
 }
 
 fn check_key(what: &str, value: &str, max: usize) -> Result<()> {
+    if value.contains('\0') {
+        return Err(nul_refused(what));
+    }
     if value.trim().is_empty() {
         return Err(Error::bad_input(format!("{what} must not be empty")));
     }
@@ -88,6 +91,43 @@ fn check_key(what: &str, value: &str, max: usize) -> Result<()> {
         return Err(Error::bad_input(format!(
             "{what} is longer than {max} characters"
         )));
+    }
+    Ok(())
+}
+
+fn nul_refused(path: &str) -> Error {
+    Error::bad_input(format!(
+        "{path} holds a NUL character (\\u0000), which cannot be stored; remove it"
+    ))
+}
+
+/// Refuses a document that PostgreSQL's text and jsonb cannot hold: a NUL
+/// character in any key or string. `path` names the document in the
+/// request (`items[3].meta`); the error names the place inside it. The walk
+/// keeps its own stack, so no nesting depth is too deep for it.
+pub fn check_storable(path: &str, document: &Value) -> Result<()> {
+    let mut stack: Vec<(String, &Value)> = vec![(path.to_owned(), document)];
+    while let Some((at, value)) = stack.pop() {
+        match value {
+            Value::String(text) if text.contains('\0') => return Err(nul_refused(&at)),
+            Value::Array(items) => {
+                stack.extend(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| (format!("{at}[{i}]"), v)),
+                );
+            }
+            Value::Object(map) => {
+                for (key, v) in map {
+                    if key.contains('\0') {
+                        return Err(nul_refused(&format!("a key of {at}")));
+                    }
+                    stack.push((format!("{at}.{key}"), v));
+                }
+            }
+            _ => {}
+        }
     }
     Ok(())
 }
@@ -158,9 +198,23 @@ pub async fn record_inventory_sync(
         }
     }
     let mut per_type: BTreeMap<&str, u64> = BTreeMap::new();
-    for item in &sync.items {
-        check_key("externalId", &item.external_id, MAX_KEY_LEN)?;
-        check_key("displayName", &item.display_name, MAX_KEY_LEN)?;
+    for (i, item) in sync.items.iter().enumerate() {
+        check_key(
+            &format!("items[{i}].policyType"),
+            &item.policy_type,
+            MAX_TYPE_LEN,
+        )?;
+        check_key(
+            &format!("items[{i}].externalId"),
+            &item.external_id,
+            MAX_KEY_LEN,
+        )?;
+        check_key(
+            &format!("items[{i}].displayName"),
+            &item.display_name,
+            MAX_KEY_LEN,
+        )?;
+        check_storable(&format!("items[{i}].meta"), &item.meta)?;
         match statuses.get(item.policy_type.as_str()) {
             None => {
                 return Err(Error::bad_input(format!(
@@ -369,9 +423,18 @@ pub async fn record_policy_versions(
             "versions must contain at least one policy version",
         ));
     }
-    for v in &input.versions {
-        check_key("policyType", &v.policy_type, MAX_TYPE_LEN)?;
-        check_key("externalId", &v.external_id, MAX_KEY_LEN)?;
+    for (i, v) in input.versions.iter().enumerate() {
+        check_key(
+            &format!("versions[{i}].policyType"),
+            &v.policy_type,
+            MAX_TYPE_LEN,
+        )?;
+        check_key(
+            &format!("versions[{i}].externalId"),
+            &v.external_id,
+            MAX_KEY_LEN,
+        )?;
+        check_storable(&format!("versions[{i}].content"), &v.content)?;
     }
     reject_duplicates(
         "versions",

@@ -86,6 +86,19 @@ impl Extension for Guard {
                 }
             )));
         }
+        // PostgreSQL's text cannot hold NUL: refused at the door, with the
+        // place it was found, whatever field it was meant for.
+        if let Some(at) = nul_in_variables(&request.variables) {
+            return Err(refuse(format!(
+                "{at} holds a NUL character (\\u0000), which cannot be stored; remove it"
+            )));
+        }
+        if has_nul_escape(&request.query) {
+            return Err(refuse(
+                "the document holds a NUL character (\\u0000), which cannot be stored; remove it"
+                    .into(),
+            ));
+        }
         let shape = measure(request.parsed_query()?).map_err(refuse)?;
         if shape.selections > self.limits.selections as u64 {
             return Err(refuse(format!(
@@ -119,6 +132,60 @@ impl Extension for Guard {
         }
         Ok(result)
     }
+}
+
+/// Where the first NUL in a request's variables is (`variables.i.items[3]`),
+/// walked with a stack of its own.
+fn nul_in_variables(variables: &async_graphql::Variables) -> Option<String> {
+    use async_graphql::Value;
+    let mut stack: Vec<(String, &Value)> = variables
+        .iter()
+        .map(|(name, value)| (format!("variables.{name}"), value))
+        .collect();
+    while let Some((at, value)) = stack.pop() {
+        match value {
+            Value::String(text) if text.contains('\0') => return Some(at),
+            Value::List(items) => {
+                stack.extend(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| (format!("{at}[{i}]"), v)),
+                );
+            }
+            Value::Object(map) => {
+                for (key, v) in map {
+                    if key.contains('\0') {
+                        return Some(format!("a key of {at}"));
+                    }
+                    stack.push((format!("{at}.{key}"), v));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A NUL in the document itself: raw, or as a GraphQL escape (`\u0000`,
+/// `\u{0}`) in a string literal.
+fn has_nul_escape(query: &str) -> bool {
+    if query.contains('\0') {
+        return true;
+    }
+    let bytes = query.as_bytes();
+    bytes.windows(2).enumerate().any(|(i, w)| {
+        if w != b"\\u" {
+            return false;
+        }
+        let rest = &bytes[i + 2..];
+        if let Some(braced) = rest.strip_prefix(b"{") {
+            let digits: Vec<u8> = braced.iter().copied().take_while(|b| *b != b'}').collect();
+            !digits.is_empty() && digits.iter().all(|d| *d == b'0')
+        } else {
+            rest.len() >= 4 && rest[..4].iter().all(|d| *d == b'0')
+        }
+    })
 }
 
 /// GraphQL's lexical tokens in `text` (punctuators, names, numbers,

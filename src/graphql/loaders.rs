@@ -9,7 +9,8 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::{
     baseline_profile, baseline_snapshot, evidence_blob, operation_run, tenant, user, workspace,
 };
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::evidence::SubjectRef;
 use crate::evidence::resolver::{CurrentState, resolve_current_state};
@@ -55,18 +56,34 @@ by_id!(OperationRunId, operation_run);
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BlobHash(pub String);
 
+/// A blob's normalized content, parsed on its own: content that cannot be
+/// read (`None`) fails only the field that asked for it, never the other
+/// findings of the page.
+pub struct BlobContent(pub Option<serde_json::Value>);
+
 impl Loader<BlobHash> for ByIdLoader {
-    type Value = Arc<evidence_blob::Model>;
+    type Value = Arc<BlobContent>;
     type Error = DbErr;
 
     async fn load(&self, keys: &[BlobHash]) -> Result<HashMap<BlobHash, Self::Value>, Self::Error> {
-        let rows = evidence_blob::Entity::find()
+        let rows: Vec<(String, String)> = evidence_blob::Entity::find()
+            .select_only()
+            .column(evidence_blob::Column::Hash)
+            .expr_as(Expr::cust("CAST(content AS TEXT)"), "content_text")
             .filter(evidence_blob::Column::Hash.is_in(keys.iter().map(|k| k.0.clone())))
+            .into_tuple()
             .all(&self.db)
             .await?;
         Ok(rows
             .into_iter()
-            .map(|m| (BlobHash(m.hash.clone()), Arc::new(m)))
+            .map(|(hash, text)| {
+                let content = serde_json::from_str(&text)
+                    .inspect_err(|err| {
+                        tracing::error!(hash = %hash, error = %err, "a stored evidence blob could not be read");
+                    })
+                    .ok();
+                (BlobHash(hash), Arc::new(BlobContent(content)))
+            })
             .collect())
     }
 }

@@ -317,3 +317,46 @@ async fn response_fields_come_in_the_order_the_query_asked_for_them() {
     assert!(has(&["displayName", "policyType"]), "{text}");
     assert!(has(&["name", "id"]), "{text}");
 }
+
+/// A stored blob that cannot be read back (here a number past f64, which
+/// PostgreSQL's jsonb holds and serde_json refuses) fails the settingChanges
+/// of its own finding only; the rest of the page answers.
+#[tokio::test]
+async fn an_unreadable_blob_fails_only_its_own_finding() {
+    use sea_orm::ConnectionTrait;
+    let (app, token, report) = seeded().await;
+    let tenant = tenant_id(&report);
+    let query = "query($t: ID!) { findings(tenantId: $t, first: 50) { edges { node { findingType fidelity settingChanges { available changes { path } } } } } }";
+    let before = app.gql_ok(&token, query, json!({"t": tenant})).await;
+    let edges = before["findings"]["edges"]
+        .as_array()
+        .expect("edges")
+        .clone();
+    let broken = edges
+        .iter()
+        .position(|e| e["node"]["settingChanges"]["available"] == true)
+        .expect("the demo has a finding with setting changes");
+    assert!(edges.len() > 1);
+    let unreadable = if app.test_db.is_postgres {
+        "UPDATE evidence_blobs SET content = '{\"x\": 1e400}'::jsonb"
+    } else {
+        "UPDATE evidence_blobs SET content = '{\"x\": 1e400}'"
+    };
+    app.db
+        .execute_unprepared(unreadable)
+        .await
+        .expect("blobs changed");
+    let body = app.gql(Some(&token), query, json!({"t": tenant})).await;
+    let errors = body["errors"].as_array().expect("an error");
+    assert_eq!(errors.len(), 1, "{body}");
+    assert_eq!(errors[0]["extensions"]["code"], "INTERNAL");
+    assert_eq!(
+        errors[0]["path"],
+        json!(["findings", "edges", broken, "node", "settingChanges"])
+    );
+    let after = body["data"]["findings"]["edges"].as_array().expect("edges");
+    assert_eq!(after.len(), edges.len());
+    for (i, edge) in after.iter().enumerate().filter(|(i, _)| *i != broken) {
+        assert_eq!(edge, &edges[i], "finding {i} answers as before");
+    }
+}

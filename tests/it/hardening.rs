@@ -330,3 +330,179 @@ async fn concurrent_duplicates_answer_like_sequential_ones() {
         assert_eq!(error_code(body), Some("CONFLICT"), "{body}");
     }
 }
+
+/// JSON text for a leaf: values that are fine, values PostgreSQL cannot
+/// hold (NUL), values serde_json refuses (lone surrogates, 1e400), and
+/// numbers at the edges of f64 that must come back exactly.
+fn poison_leaf() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop::sample::select(vec![
+        r#""plain""#,
+        r#""caf\u00e9 \ud83d\ude00""#,
+        r#""a\u0000b""#,
+        r#""\ud800""#,
+        r#""x\udc00""#,
+        "1.7976931348623157e308",
+        "-1.7976931348623157e308",
+        "5e-324",
+        "-4.9e-324",
+        "2.2250738585072014e-308",
+        "-0.0",
+        "-0",
+        "0",
+        "1e400",
+        "-1e400",
+        "12345678901234567890123",
+        "18446744073709551615",
+        "-9223372036854775808",
+        "0.1",
+        "1e-7",
+        "123456789.123456789",
+        "true",
+        "null",
+    ])
+    .prop_map(str::to_owned)
+}
+
+/// An object as raw text, with repeated keys (the last one counts, as
+/// serde_json reads them) and a key that holds a NUL now and then.
+fn poison_object() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let key = prop::sample::select(vec!["a", "b", "a", "displayName", r#"k\u0000"#]);
+    let value = poison_leaf().prop_recursive(3, 24, 4, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+            prop::collection::vec(
+                (
+                    prop::sample::select(vec!["a", "b", "a", r#"k\u0000"#]),
+                    inner
+                ),
+                0..4
+            )
+            .prop_map(|kv| format!(
+                "{{{}}}",
+                kv.iter()
+                    .map(|(k, v)| format!("\"{k}\":{v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )),
+        ]
+    });
+    prop::collection::vec((key, value), 0..6).prop_map(|kv| {
+        let fields: Vec<String> = kv.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        format!(
+            "{{\"@odata.type\":\"#microsoft.graph.example\",{}}}",
+            fields.join(",")
+        )
+        .replace(",}", "}")
+    })
+}
+
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
+/// Ingestion of hostile documents through the real HTTP server: never
+/// INTERNAL; what serde_json or PostgreSQL cannot hold is refused as
+/// BAD_USER_INPUT; every accepted document reads back equal, raw and
+/// normalized, as content and as inventory meta.
+#[tokio::test]
+async fn hostile_documents_are_refused_or_read_back_equal() {
+    use drift_engine::graphql::ids::{NodeKind, decode_as};
+    use entity::{evidence_blob, inventory_item, policy_version};
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::TestRunner;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let app = TestApp::spawn_with(|c| c.workers.count = 0).await;
+    let (_, token) = app.user("poison@example.com").await;
+    let (_, tenant) = app.workspace_with_tenant(&token).await;
+    let tenant_id = decode_as(&async_graphql::ID(tenant.clone()), NodeKind::Tenant).expect("id");
+    let mut runner = TestRunner::deterministic();
+    let (mut accepted, mut refused) = (0, 0);
+    for case in 0..96 {
+        let doc = poison_object()
+            .new_tree(&mut runner)
+            .expect("a case")
+            .current();
+        let external_id = format!("p{case}");
+        let versions = format!(
+            r#"{{"query":"mutation($i: RecordPolicyVersionsInput!) {{ recordPolicyVersions(input: $i) {{ id }} }}","variables":{{"i":{{"tenantId":"{tenant}","capturedAt":"2026-11-30T10:00:00Z","versions":[{{"policyType":"deviceConfigurations","externalId":"{external_id}","content":{doc}}}]}}}}}}"#
+        );
+        let sync = format!(
+            r#"{{"query":"mutation($i: RecordInventorySyncInput!) {{ recordInventorySync(input: $i) {{ id }} }}","variables":{{"i":{{"tenantId":"{tenant}","observedAt":"2026-11-30T10:00:00Z","policyTypes":[{{"policyType":"p{case}","status":"SUCCEEDED"}}],"items":[{{"policyType":"p{case}","externalId":"{external_id}","displayName":"P","meta":{doc}}}]}}}}}}"#
+        );
+        let expected: Option<Value> = serde_json::from_str::<Value>(&doc)
+            .ok()
+            .filter(|v| !holds_nul(v));
+        for body in [versions, sync] {
+            let response = app
+                .client
+                .post(app.url("/graphql"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("sent");
+            let answer: Value = response.json().await.expect("JSON");
+            match (&expected, error_code(&answer)) {
+                (Some(_), None) => accepted += 1,
+                (None, Some("BAD_USER_INPUT")) => refused += 1,
+                (_, code) => panic!(
+                    "case {case}: {doc}\nexpected {}, got {code:?}: {answer}",
+                    if expected.is_some() {
+                        "acceptance"
+                    } else {
+                        "BAD_USER_INPUT"
+                    }
+                ),
+            }
+        }
+        let Some(expected) = expected else { continue };
+        let version = policy_version::Entity::find()
+            .filter(policy_version::Column::TenantId.eq(tenant_id))
+            .filter(policy_version::Column::ExternalId.eq(&external_id))
+            .one(&app.db)
+            .await
+            .expect("reads back")
+            .expect("stored");
+        assert_eq!(version.content, expected, "case {case}: raw content, {doc}");
+        let normalized =
+            drift_engine::evidence::normalize::normalize("deviceConfigurations", &expected)
+                .expect("normalizes");
+        assert_eq!(
+            version.content_hash.as_deref(),
+            Some(normalized.hash.as_str())
+        );
+        let blob = evidence_blob::Entity::find_by_id(normalized.hash.clone())
+            .one(&app.db)
+            .await
+            .expect("reads back")
+            .expect("stored");
+        // A blob is the canonical form (JCS writes -0.0 as 0), so it reads
+        // back as the same canonical bytes.
+        assert_eq!(
+            drift_engine::evidence::hash::canonical_bytes(&blob.content),
+            normalized.canonical,
+            "case {case}: normalized, {doc}"
+        );
+        let item = inventory_item::Entity::find()
+            .filter(inventory_item::Column::TenantId.eq(tenant_id))
+            .filter(inventory_item::Column::PolicyType.eq(format!("p{case}")))
+            .one(&app.db)
+            .await
+            .expect("reads back")
+            .expect("stored");
+        assert_eq!(item.meta_jsonb, expected, "case {case}: meta, {doc}");
+    }
+    assert!(
+        accepted > 20 && refused > 20,
+        "both kinds were tried: {accepted} accepted, {refused} refused"
+    );
+}

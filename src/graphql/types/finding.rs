@@ -231,7 +231,14 @@ impl Finding {
                 "the normalized content of a side is no longer stored",
             ));
         };
-        let changes = crate::evidence::diff::diff(&a.content, &b.content)
+        let (Some(a), Some(b)) = (&a.0, &b.0) else {
+            return Err(Error::internal(anyhow::anyhow!(
+                "the stored content of a side of finding {} could not be read",
+                self.0.id
+            ))
+            .into());
+        };
+        let changes = crate::evidence::diff::diff(a, b)
             .into_iter()
             .map(|c| SettingChange {
                 path: c.path,
