@@ -119,7 +119,7 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<Outcome> {
     let reference_exports = current_exports()?;
     let policies = reference_exports.len();
     let branch_exports = branch_exports(&reference_exports)?;
-    import::record_exports(db, &reference, reference_exports.clone(), |_| true).await?;
+    import::record_exports(db, &reference, reference_exports.clone(), &[], |_| true).await?;
 
     let mut types: Vec<String> = reference_exports
         .iter()
@@ -154,7 +154,7 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<Outcome> {
     worker::drain(db, &settings).await?;
     // The branch reports after the capture: a compare reads content captured
     // since the baseline, and falls back to metadata for the rest.
-    import::record_exports(db, &branch, branch_exports, |e| {
+    import::record_exports(db, &branch, branch_exports, &[], |e| {
         e.policy_type != META_ONLY_TYPE
     })
     .await?;

@@ -17,6 +17,10 @@ use crate::evidence::{meta, registry};
 pub struct ImportReport {
     pub files_read: usize,
     pub skipped: Vec<(PathBuf, String)>,
+    /// Types recorded as FAILED in the sync because a file of theirs could
+    /// not be read: the folder is no full listing of them, so nothing of
+    /// theirs is marked removed.
+    pub failed_types: Vec<String>,
     pub inventory_run_id: Option<i64>,
     pub capture_run_id: Option<i64>,
     pub versions_not_normalizable: u64,
@@ -62,22 +66,31 @@ pub async fn import_dir(
     );
     let mut report = ImportReport::default();
     let mut exports = Vec::new();
+    let mut failed_types = std::collections::BTreeSet::new();
     for path in &files {
         progress.inc(1);
         match read_export(dir, path, policy_type_flag) {
             Ok(export) => exports.push(export),
-            Err(reason) => report.skipped.push((path.clone(), reason)),
+            Err(Skipped {
+                policy_type,
+                reason,
+            }) => {
+                failed_types.extend(policy_type);
+                report.skipped.push((path.clone(), reason));
+            }
         }
     }
     progress.finish_and_clear();
     report.files_read = exports.len();
-    if exports.is_empty() {
+    if exports.is_empty() && failed_types.is_empty() {
         return Ok(report);
     }
 
     report.skipped.extend(dedupe(&mut exports));
 
-    let recorded = record_exports(db, &tenant, exports, |_| true).await?;
+    let failed: Vec<String> = failed_types.into_iter().collect();
+    let recorded = record_exports(db, &tenant, exports, &failed, |_| true).await?;
+    report.failed_types = failed;
     report.inventory_run_id = recorded.inventory_run_id;
     report.capture_run_id = recorded.capture_run_id;
     report.versions_not_normalizable = recorded.versions_not_normalizable;
@@ -106,12 +119,15 @@ pub fn dedupe(exports: &mut Vec<Export>) -> Vec<(PathBuf, String)> {
 }
 
 /// Records exports for `tenant`: one inventory sync that lists every type
-/// found in full, and a policy version for each export `with_content`
-/// accepts (the others are known by their inventory metadata only).
+/// found in full, except the `failed` types (a file of theirs could not be
+/// read), which it records as FAILED with no items; and a policy version
+/// for each export `with_content` accepts (the others are known by their
+/// inventory metadata only).
 pub async fn record_exports(
     db: &DatabaseConnection,
     tenant: &tenant::Model,
     exports: Vec<Export>,
+    failed: &[String],
     with_content: impl Fn(&Export) -> bool,
 ) -> anyhow::Result<ImportReport> {
     let mut report = ImportReport {
@@ -119,22 +135,38 @@ pub async fn record_exports(
         ..ImportReport::default()
     };
     let mut types: Vec<String> = exports.iter().map(|e| e.policy_type.clone()).collect();
+    types.extend(failed.iter().cloned());
     types.sort();
     types.dedup();
+    let is_failed = |t: &str| failed.iter().any(|f| f == t);
     let now = Utc::now();
     let sync = ingest::InventorySync {
         observed_at: now,
         policy_types: types
             .iter()
-            .map(|t| PolicyTypeStatus {
-                policy_type: t.clone(),
-                succeeded: true,
-                item_count: Some(exports.iter().filter(|e| &e.policy_type == t).count() as u64),
-                error: None,
+            .map(|t| {
+                if is_failed(t) {
+                    PolicyTypeStatus {
+                        policy_type: t.clone(),
+                        succeeded: false,
+                        item_count: None,
+                        error: Some("some export files of this type could not be read".into()),
+                    }
+                } else {
+                    PolicyTypeStatus {
+                        policy_type: t.clone(),
+                        succeeded: true,
+                        item_count: Some(
+                            exports.iter().filter(|e| &e.policy_type == t).count() as u64
+                        ),
+                        error: None,
+                    }
+                }
             })
             .collect(),
         items: exports
             .iter()
+            .filter(|e| !is_failed(&e.policy_type))
             .map(|e| {
                 let mut fields = meta::contract_fields(&e.content);
                 fields
@@ -179,15 +211,25 @@ pub async fn record_exports(
     Ok(report)
 }
 
-fn read_export(root: &Path, path: &Path, flag: Option<&str>) -> Result<Export, String> {
+/// A file left out, with the type it was meant for when that is known.
+struct Skipped {
+    policy_type: Option<String>,
+    reason: String,
+}
+
+fn read_export(root: &Path, path: &Path, flag: Option<&str>) -> Result<Export, Skipped> {
     let relative = path.strip_prefix(root).unwrap_or(path);
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let mut export = parse_export(
-        root.file_name().and_then(|n| n.to_str()),
-        relative,
-        &bytes,
-        flag,
-    )?;
+    let root_name = root.file_name().and_then(|n| n.to_str());
+    let policy_type = policy_type_for(root_name, relative, flag).map_err(|reason| Skipped {
+        policy_type: None,
+        reason,
+    })?;
+    let skipped = |reason: String| Skipped {
+        policy_type: Some(policy_type.clone()),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| skipped(format!("cannot read: {e}")))?;
+    let mut export = parse_export(root_name, relative, &bytes, flag).map_err(skipped)?;
     export.path = path.to_path_buf();
     Ok(export)
 }
@@ -205,6 +247,17 @@ pub fn parse_export(
     let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
     let content: Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
         .map_err(|e| format!("not valid JSON: {e}"))?;
+    if !registry::root_matches(&policy_type, &content) {
+        return Err(format!(
+            "not a {policy_type} export: the document is not a JSON {}",
+            if registry::root_matches(&policy_type, &Value::Array(vec![])) {
+                "array of objects"
+            } else {
+                "object"
+            }
+        ));
+    }
+    ingest::check_storable("the document", &content).map_err(|e| e.to_string())?;
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -86,6 +86,10 @@ enum Command {
         /// The policy type of every file; by default the folder name tells.
         #[arg(long)]
         policy_type: Option<String>,
+        /// Exit 0 even when files were skipped (their types are still
+        /// recorded as FAILED, so nothing of theirs is marked removed).
+        #[arg(long)]
+        allow_skipped: bool,
         dir: std::path::PathBuf,
     },
     /// Manage API tokens.
@@ -193,6 +197,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Import {
             tenant,
             policy_type,
+            allow_skipped,
             dir,
         } => {
             let tenant_id = parse_tenant_id(&tenant)?;
@@ -218,6 +223,18 @@ async fn main() -> anyhow::Result<()> {
                 report.skipped.len(),
                 report.versions_not_normalizable,
             );
+            if !report.failed_types.is_empty() {
+                eprintln!(
+                    "recorded as FAILED (nothing of theirs marked removed): {}",
+                    report.failed_types.join(", ")
+                );
+            }
+            if !report.skipped.is_empty() && !allow_skipped {
+                anyhow::bail!(
+                    "{} files were skipped; fix them, or pass --allow-skipped to accept the import as it is",
+                    report.skipped.len()
+                );
+            }
         }
         Command::Token {
             action: TokenAction::Create { email, name },

@@ -136,6 +136,18 @@ pub static SUPPORTED: &[PolicyTypeRule] = &[
 pub static DEFAULT_RULE: PolicyTypeRule = object("*");
 
 /// The rule for `policy_type`, and whether it is a known type.
+/// Whether `document` has the shape an export of `policy_type` has: an
+/// object, or for record-array types an array of objects.
+pub fn root_matches(policy_type: &str, document: &serde_json::Value) -> bool {
+    match (rule_for(policy_type).0.root, document) {
+        (RootShape::Object, serde_json::Value::Object(_)) => true,
+        (RootShape::RecordArray, serde_json::Value::Array(items)) => {
+            items.iter().all(serde_json::Value::is_object)
+        }
+        _ => false,
+    }
+}
+
 pub fn rule_for(policy_type: &str) -> (&'static PolicyTypeRule, bool) {
     match SUPPORTED.iter().find(|r| r.name == policy_type) {
         Some(rule) => (rule, true),
