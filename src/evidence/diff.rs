@@ -112,8 +112,24 @@ fn change(path: String, kind: ChangeKind, a: Option<&Value>, b: Option<&Value>) 
     SettingChange {
         path,
         change: kind,
-        baseline: a.cloned(),
-        current: b.cloned(),
+        baseline: a.map(shown),
+        current: b.map(shown),
+    }
+}
+
+/// A value as a change shows it: a stored secret's digest stays in the
+/// database (it would let a reader test guesses), so a changed secret is
+/// shown as modified with both sides the plain marker.
+fn shown(value: &Value) -> Value {
+    match value {
+        Value::String(s) if s.starts_with(registry::SECRET_STORED_PREFIX) => {
+            Value::String(registry::SECRET_MARKER.to_owned())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(shown).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), shown(v))).collect())
+        }
+        other => other.clone(),
     }
 }
 
@@ -121,6 +137,38 @@ fn change(path: String, kind: ChangeKind, a: Option<&Value>, b: Option<&Value>) 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_changed_secret_is_modified_with_both_sides_redacted() {
+        let doc = |secret: &str| {
+            crate::evidence::normalize::normalize(
+                "configurationPolicies",
+                &json!({"settings": [{"settingInstance": {
+                    "settingDefinitionId": "s_key",
+                    "simpleSettingValue": {
+                        "@odata.type": "#microsoft.graph.deviceManagementConfigurationSecretSettingValue",
+                        "value": secret, "valueState": "notEncrypted"}}}],
+                    "added": {"preSharedKey": "x", "wiFi": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationSecretSettingValue", "value": "y"}}}),
+            )
+            .expect("normalizes")
+            .value
+        };
+        let mut without = doc("old");
+        without.as_object_mut().expect("object").remove("added");
+        let changes = diff(&without, &doc("new"));
+        let text = serde_json::to_string(&changes).expect("json");
+        assert!(
+            !text.contains("sha256:") && !text.contains("old") && !text.contains("\"y\""),
+            "{text}"
+        );
+        let modified = changes
+            .iter()
+            .find(|c| c.path.ends_with("simpleSettingValue.value"))
+            .expect("the secret changed");
+        assert_eq!(modified.change, ChangeKind::Modified);
+        assert_eq!(modified.baseline, Some(json!(registry::SECRET_MARKER)));
+        assert_eq!(modified.current, Some(json!(registry::SECRET_MARKER)));
+    }
 
     #[test]
     fn paths_use_set_keys() {

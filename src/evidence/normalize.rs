@@ -79,34 +79,68 @@ pub fn normalize(policy_type: &str, payload: &Value) -> Result<Normalized, NotNo
 }
 
 /// Replaces secret values in place, leaving everything else as it was. Used
-/// on raw payloads before they are stored.
+/// on raw payloads before they are stored. It walks with a stack of its
+/// own and has no depth limit, so a payload too deep to normalize still has
+/// its secrets redacted before it is kept.
 pub fn redact_secrets(policy_type: &str, payload: &mut Value) {
     let (rule, _) = registry::rule_for(policy_type);
-    redact(rule, payload, 0);
-}
-
-fn redact(rule: &PolicyTypeRule, value: &mut Value, depth: usize) {
-    if depth > MAX_DEPTH {
-        return;
-    }
-    match value {
-        Value::Object(map) => {
-            let encrypted = map.get("isEncrypted") == Some(&Value::Bool(true));
-            for (key, v) in map.iter_mut() {
-                if is_secret(rule, key, encrypted) && !v.is_null() {
-                    *v = Value::String(SECRET_MARKER.to_owned());
-                } else {
-                    redact(rule, v, depth + 1);
+    let mut stack = vec![payload];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Object(map) => {
+                let holder = SecretHolder::of(map);
+                for (key, v) in map.iter_mut() {
+                    if holder.is_secret(rule, key) && !v.is_null() {
+                        *v = secret_marker(v);
+                    } else {
+                        stack.push(v);
+                    }
                 }
             }
+            Value::Array(items) => stack.extend(items.iter_mut()),
+            _ => {}
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| redact(rule, v, depth + 1)),
-        _ => {}
     }
 }
 
-fn is_secret(rule: &PolicyTypeRule, key: &str, encrypted_object: bool) -> bool {
-    rule.secret_fields.contains(&key) || (encrypted_object && key == "value")
+/// What an object says about the secrets it holds in `value`.
+#[derive(Clone, Copy)]
+struct SecretHolder {
+    /// OMA settings: `isEncrypted: true`.
+    encrypted: bool,
+    /// Settings catalog: its OData type is a secret value type.
+    secret_type: bool,
+}
+
+impl SecretHolder {
+    fn of(map: &Map<String, Value>) -> Self {
+        SecretHolder {
+            encrypted: map.get("isEncrypted") == Some(&Value::Bool(true)),
+            secret_type: map
+                .get("@odata.type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| registry::SECRET_VALUE_TYPES.contains(&t)),
+        }
+    }
+
+    fn is_secret(self, rule: &PolicyTypeRule, key: &str) -> bool {
+        rule.secret_fields.contains(&key)
+            || ((self.encrypted || self.secret_type) && key == "value")
+    }
+}
+
+/// The stored form of a secret: a marker with a SHA-256 digest of the
+/// value's canonical form (domain-separated), so that a changed secret
+/// changes the document's hash and shows as modified, and equal secrets
+/// compare equal, without the text being kept. Shown as [`SECRET_MARKER`].
+pub fn secret_marker(secret: &Value) -> Value {
+    let mut input = b"drift-engine secret v1\0".to_vec();
+    input.extend(canonical_bytes(secret));
+    Value::String(format!(
+        "{}sha256:{}>",
+        registry::SECRET_STORED_PREFIX,
+        sha256_hex(&input)
+    ))
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -173,7 +207,7 @@ impl Walker {
         ctx: Context<'_>,
         depth: usize,
     ) -> Result<Value, NotNormalizable> {
-        let encrypted = map.get("isEncrypted") == Some(&Value::Bool(true));
+        let holder = SecretHolder::of(map);
         let dropped_in_element = ctx
             .element_of
             .map(registry::volatile_in_elements)
@@ -193,8 +227,8 @@ impl Walker {
             {
                 continue;
             }
-            let normalized = if is_secret(self.rule, key_str, encrypted) && !v.is_null() {
-                Value::String(SECRET_MARKER.to_owned())
+            let normalized = if holder.is_secret(self.rule, key_str) && !v.is_null() {
+                secret_marker(v)
             } else if let (true, Value::String(s)) = (TRIMMED_TEXT.contains(&key_str), v) {
                 Value::String(s.trim().to_owned())
             } else if let (true, Value::String(s)) =
@@ -359,11 +393,68 @@ mod tests {
         let text = String::from_utf8(n.canonical.clone()).unwrap();
         assert!(!text.contains("s3cr3t") && !text.contains("wifi-key") && !text.contains("ref-1"));
         assert!(text.contains("visible"));
-        assert_eq!(n.value["preSharedKey"], SECRET_MARKER);
+        let stored = n.value["preSharedKey"].as_str().unwrap();
+        assert!(
+            stored.starts_with(registry::SECRET_STORED_PREFIX),
+            "{stored}"
+        );
         let mut raw = payload.clone();
         redact_secrets("deviceConfigurations", &mut raw);
         assert!(!raw.to_string().contains("s3cr3t"));
         assert_eq!(raw["omaSettings"][1]["value"], "visible");
+        assert_eq!(raw["preSharedKey"], n.value["preSharedKey"]);
+        // Another secret is another digest; the same secret the same one.
+        let mut other = payload.clone();
+        other["preSharedKey"] = json!("another-key");
+        let no = normalize("deviceConfigurations", &other).unwrap();
+        assert_ne!(no.value["preSharedKey"], n.value["preSharedKey"]);
+        assert_ne!(no.hash, n.hash);
+        assert_eq!(
+            normalize("deviceConfigurations", &payload).unwrap().hash,
+            n.hash
+        );
+    }
+
+    #[test]
+    fn settings_catalog_secret_values_are_redacted_by_their_type() {
+        let secret = |value: &str, state: &str| {
+            json!({"settings": [{"settingInstance": {
+                "@odata.type": "#microsoft.graph.deviceManagementConfigurationSimpleSettingInstance",
+                "settingDefinitionId": "vendor_msft_wifi_key",
+                "simpleSettingValue": {
+                    "@odata.type": "#microsoft.graph.deviceManagementConfigurationSecretSettingValue",
+                    "value": value, "valueState": state,
+                },
+            }}]})
+        };
+        for policy_type in [
+            "configurationPolicies",
+            "deviceConfigurations",
+            "notInTheRegistry",
+        ] {
+            let a = normalize(policy_type, &secret("hunter2", "notEncrypted")).unwrap();
+            let b = normalize(policy_type, &secret("hunter3", "notEncrypted")).unwrap();
+            for n in [&a, &b] {
+                let text = String::from_utf8(n.canonical.clone()).unwrap();
+                assert!(!text.contains("hunter"), "{text}");
+                assert!(text.contains(registry::SECRET_STORED_PREFIX));
+            }
+            assert_ne!(a.hash, b.hash, "a changed secret is a changed document");
+            let mut raw = secret("hunter2", "encryptedValueToken");
+            redact_secrets(policy_type, &mut raw);
+            assert!(!raw.to_string().contains("hunter"));
+        }
+    }
+
+    #[test]
+    fn secrets_deeper_than_normalization_goes_are_redacted_in_the_raw_payload() {
+        let mut deep = json!({"preSharedKey": "deep-secret"});
+        for _ in 0..(MAX_DEPTH + 10) {
+            deep = json!({"nested": deep});
+        }
+        assert!(normalize("deviceConfigurations", &deep).is_err());
+        redact_secrets("deviceConfigurations", &mut deep);
+        assert!(!deep.to_string().contains("deep-secret"));
     }
 
     #[test]

@@ -1,8 +1,21 @@
 //! The policy-type registry: what each supported type is and the data rules
 //! the normalizer applies to it. Adding a type is adding a row here.
 
-/// The marker that replaces secret values.
+/// What a secret is shown as, wherever it is shown (setting changes).
 pub const SECRET_MARKER: &str = "<redacted:secret>";
+
+/// What a secret is stored as: this prefix, then `sha256:<digest>>` of the
+/// value, so that a changed secret still changes the hash while its text
+/// is never kept (see `normalize::secret_marker`).
+pub const SECRET_STORED_PREFIX: &str = "<redacted:secret ";
+
+/// Objects whose `value` is a secret wherever they occur, in any policy
+/// type, by their OData type. The settings catalog's secret setting value
+/// holds the secret in `value` whatever its `valueState` says (encrypted
+/// token or `notEncrypted` text); Microsoft Graph beta reference,
+/// deviceManagementConfigurationSecretSettingValue.
+pub const SECRET_VALUE_TYPES: &[&str] =
+    &["#microsoft.graph.deviceManagementConfigurationSecretSettingValue"];
 
 /// What the top of a payload must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

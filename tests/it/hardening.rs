@@ -506,3 +506,101 @@ async fn hostile_documents_are_refused_or_read_back_equal() {
         "both kinds were tried: {accepted} accepted, {refused} refused"
     );
 }
+
+/// A settings-catalog secret (`valueState: notEncrypted` too) is redacted by
+/// its type in the stored raw payload and in the blob, and a changed secret
+/// is a DIFFERENT_VERSION whose change shows both sides redacted.
+#[tokio::test]
+async fn settings_catalog_secrets_are_never_stored_or_shown() {
+    use entity::{evidence_blob, policy_version};
+    use sea_orm::EntityTrait;
+
+    let app = TestApp::spawn().await;
+    let s = crate::drift::Scenario::new(
+        app,
+        json!({"scope": {"policyTypes": ["configurationPolicies"]}}),
+    )
+    .await;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/intune/configurationPolicies/acsc/edge/policies/ACSC Edge Hardening Guidelines.json");
+    let real: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("corpus file")).expect("JSON");
+    let with_secret = |secret: &str| {
+        let mut policy = real.clone();
+        policy["settings"].as_array_mut().expect("settings").push(json!({"settingInstance": {
+            "@odata.type": "#microsoft.graph.deviceManagementConfigurationSimpleSettingInstance",
+            "settingDefinitionId": "device_vendor_msft_wifi_profile_presharedkey",
+            "settingInstanceTemplateReference": null,
+            "simpleSettingValue": {
+                "@odata.type": "#microsoft.graph.deviceManagementConfigurationSecretSettingValue",
+                "value": secret,
+                "valueState": "notEncrypted",
+                "settingValueTemplateReference": null,
+            },
+        }}));
+        vec![(
+            "configurationPolicies".to_owned(),
+            "edge".to_owned(),
+            policy,
+        )]
+    };
+    let baseline = with_secret("correct horse battery staple");
+    let current = with_secret("Tr0ub4dor&3");
+    s.sync(&s.source, &baseline, &[]).await;
+    s.versions(&s.source, &baseline).await;
+    s.capture().await;
+    s.sync(&s.target, &current, &[]).await;
+    s.versions(&s.target, &current).await;
+    s.compare().await;
+
+    for secret in ["correct horse", "Tr0ub4dor"] {
+        for version in policy_version::Entity::find()
+            .all(&s.app.db)
+            .await
+            .expect("versions")
+        {
+            assert!(
+                !version.content.to_string().contains(secret),
+                "raw payload holds the secret"
+            );
+        }
+        for blob in evidence_blob::Entity::find()
+            .all(&s.app.db)
+            .await
+            .expect("blobs")
+        {
+            assert!(
+                !blob.content.to_string().contains(secret),
+                "blob holds the secret"
+            );
+        }
+    }
+    let body = s
+        .app
+        .gql_ok(
+            &s.token,
+            "query($t: ID!) { findings(tenantId: $t, first: 10) { edges { node { findingType settingChanges { changes { path change baseline current } } } } } }",
+            json!({"t": s.target}),
+        )
+        .await;
+    let text = body.to_string();
+    assert!(
+        !text.contains("correct horse") && !text.contains("Tr0ub4dor") && !text.contains("sha256:"),
+        "{text}"
+    );
+    let node = &body["findings"]["edges"][0]["node"];
+    assert_eq!(node["findingType"], "DIFFERENT_VERSION", "{body}");
+    let changes = node["settingChanges"]["changes"]
+        .as_array()
+        .expect("changes");
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["change"], "MODIFIED");
+    assert_eq!(changes[0]["baseline"], "<redacted:secret>");
+    assert_eq!(changes[0]["current"], "<redacted:secret>");
+    assert!(
+        changes[0]["path"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("presharedkey")
+    );
+}
