@@ -39,6 +39,16 @@ impl Error {
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
         Error::Internal(err.into())
     }
+
+    /// Any NOT_FOUND met on the way to a thing (its tenant, its workspace)
+    /// reads as that thing's own: what exists where the caller may not look
+    /// must read exactly like what does not exist.
+    pub fn not_found_as(self, what: &'static str) -> Self {
+        match self {
+            Error::NotFound(_) => Error::NotFound(what),
+            other => other,
+        }
+    }
 }
 
 impl From<DbErr> for Error {

@@ -9,8 +9,7 @@ use serde_json::{Map, Value};
 
 use super::hash::{canonical_bytes, sha256_hex};
 use super::registry::{
-    self, PolicyTypeRule, RootShape, SECRET_MARKER, TENANT_BOUND_ANYWHERE, TRIMMED_TEXT,
-    VOLATILE_TOP_LEVEL,
+    self, PolicyTypeRule, RootShape, TENANT_BOUND_ANYWHERE, TRIMMED_TEXT, VOLATILE_TOP_LEVEL,
 };
 
 /// Deeper payloads are refused rather than recursed into.
@@ -132,7 +131,8 @@ impl SecretHolder {
 /// The stored form of a secret: a marker with a SHA-256 digest of the
 /// value's canonical form (domain-separated), so that a changed secret
 /// changes the document's hash and shows as modified, and equal secrets
-/// compare equal, without the text being kept. Shown as [`SECRET_MARKER`].
+/// compare equal, without the text being kept. Shown as
+/// [`registry::SECRET_MARKER`].
 pub fn secret_marker(secret: &Value) -> Value {
     let mut input = b"drift-engine secret v1\0".to_vec();
     input.extend(canonical_bytes(secret));

@@ -31,6 +31,21 @@ impl NodeKind {
         NodeKind::InventoryItem,
     ];
 
+    /// How NOT_FOUND names an object of this kind.
+    pub fn label(self) -> &'static str {
+        match self {
+            NodeKind::Workspace => "workspace",
+            NodeKind::Tenant => "tenant",
+            NodeKind::User => "user",
+            NodeKind::WorkspaceMember => "workspace member",
+            NodeKind::OperationRun => "operation run",
+            NodeKind::InventoryItem => "inventory item",
+            NodeKind::BaselineProfile => "baseline profile",
+            NodeKind::BaselineSnapshot => "baseline snapshot",
+            NodeKind::Finding => "finding",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             NodeKind::Workspace => "Workspace",
@@ -62,6 +77,11 @@ pub fn decode(id: &ID) -> Result<(NodeKind, i64)> {
         .find(|k| k.name() == name)
         .ok_or_else(invalid)?;
     let num: i64 = num.parse().map_err(|_| invalid())?;
+    // One id per object: `Tenant:0001`, `Tenant:+1` and other spellings of
+    // `Tenant:1` are not ids.
+    if encode(kind, num).0 != id.0 {
+        return Err(invalid());
+    }
     Ok((kind, num))
 }
 
@@ -96,5 +116,11 @@ mod tests {
         assert!(decode(&ID("not-an-id!".into())).is_err());
         assert!(decode(&ID(ENGINE.encode("Tenant:abc"))).is_err());
         assert!(decode(&ID(ENGINE.encode("Nope:1"))).is_err());
+        for other_spelling in ["Tenant:0042", "Tenant:+42", "Tenant: 42", "Tenant:042"] {
+            assert!(
+                decode(&ID(ENGINE.encode(other_spelling))).is_err(),
+                "{other_spelling}"
+            );
+        }
     }
 }

@@ -604,3 +604,85 @@ async fn settings_catalog_secrets_are_never_stored_or_shown() {
             .contains("presharedkey")
     );
 }
+
+/// NOT_FOUND reads exactly the same for an object that exists in another
+/// workspace as for one that does not exist, for every kind of node; and an
+/// id has one spelling only.
+#[tokio::test]
+async fn not_found_reads_the_same_whether_the_object_exists_elsewhere_or_not() {
+    use base64::Engine as _;
+    use drift_engine::graphql::ids::{NodeKind, encode};
+    use sea_orm::EntityTrait;
+
+    let app = TestApp::spawn_with(|c| c.workers.count = 0).await;
+    // Two workspaces on one server: the owner's and a stranger's.
+    let s = crate::drift::Scenario::new(
+        app,
+        json!({"scope": {"policyTypes": ["deviceConfigurations"]}}),
+    )
+    .await;
+    let policies = vec![(
+        "deviceConfigurations".to_owned(),
+        "p1".to_owned(),
+        json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration", "displayName": "P1"}),
+    )];
+    s.sync(&s.source, &policies, &[]).await;
+    s.versions(&s.source, &policies).await;
+    let (_, stranger) = s.app.user("stranger@example.com").await;
+    s.app.workspace_with_tenant(&stranger).await;
+    let item = entity::inventory_item::Entity::find()
+        .one(&s.app.db)
+        .await
+        .expect("items")
+        .expect("an item");
+    let run = entity::operation_run::Entity::find()
+        .one(&s.app.db)
+        .await
+        .expect("runs")
+        .expect("a run");
+    let query = "query($id: ID!) { node(id: $id) { id } }";
+    let message = |body: &Value| {
+        assert_eq!(error_code(body), Some("NOT_FOUND"), "{body}");
+        body["errors"][0]["message"].clone()
+    };
+    for (kind, existing) in [
+        (NodeKind::InventoryItem, item.id),
+        (NodeKind::OperationRun, run.id),
+        (NodeKind::Tenant, item.tenant_id),
+    ] {
+        let elsewhere = s
+            .app
+            .gql(
+                Some(&stranger),
+                query,
+                json!({"id": encode(kind, existing).0}),
+            )
+            .await;
+        let nowhere = s
+            .app
+            .gql(
+                Some(&stranger),
+                query,
+                json!({"id": encode(kind, 9_999_999).0}),
+            )
+            .await;
+        assert_eq!(message(&elsewhere), message(&nowhere), "{kind:?}");
+    }
+    // Another spelling of an existing id is no id at all.
+    let padded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("Tenant:000{}", item.tenant_id));
+    let body = s
+        .app
+        .gql(Some(&s.token), query, json!({"id": padded}))
+        .await;
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+    let body = s
+        .app
+        .gql(
+            Some(&s.token),
+            query,
+            json!({"id": encode(NodeKind::Tenant, item.tenant_id).0}),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+}

@@ -39,10 +39,7 @@ async fn decide(ctx: &Context<'_>, id: &ID, decision: Triage) -> Result<Finding>
         Some(Capability::TenantFindingsManage),
     )
     .await
-    .map_err(|e| match e {
-        Error::NotFound(_) => Error::NotFound("finding"),
-        other => other,
-    })?;
+    .map_err(|e| e.not_found_as("finding"))?;
     Ok(Finding(
         findings::triage(ctx.db(), viewer.user.id, found, decision).await?,
     ))

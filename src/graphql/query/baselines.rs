@@ -176,9 +176,6 @@ pub async fn load_finding(ctx: &Context<'_>, id: i64) -> Result<Finding, Error> 
         Some(Capability::TenantFindingsView),
     )
     .await
-    .map_err(|e| match e {
-        Error::NotFound(_) => Error::NotFound("finding"),
-        other => other,
-    })?;
+    .map_err(|e| e.not_found_as("finding"))?;
     Ok(Finding(found))
 }

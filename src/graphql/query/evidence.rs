@@ -101,9 +101,6 @@ pub async fn load_run(ctx: &Context<'_>, run_id: i64) -> Result<OperationRun, Er
         Some(Capability::TenantFindingsView),
     )
     .await
-    .map_err(|e| match e {
-        Error::NotFound(_) => Error::NotFound("operation run"),
-        other => other,
-    })?;
+    .map_err(|e| e.not_found_as("operation run"))?;
     Ok(OperationRun(run.into()))
 }
