@@ -138,6 +138,16 @@ async fn execute(
             ),
         );
     }
+    let names: Vec<&str> = batch
+        .iter()
+        .filter_map(|r| r.operation_name.as_deref())
+        // A GraphQL name, as the specification defines one; anything else a
+        // client put there stays out of the logs.
+        .filter(|n| n.len() <= 100 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .collect();
+    if !names.is_empty() {
+        tracing::Span::current().record("operation", tracing::field::display(names.join(",")));
+    }
     // One complexity budget for the whole batch (see graphql::guard).
     let budget = BatchBudget::default();
     let mut operations = Vec::new();

@@ -49,8 +49,20 @@ pub fn build_app(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn(count_requests))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The request's span: method and path, never the query string (a GET
+/// carries its GraphQL variables there), and the operation name once the
+/// GraphQL handler knows it.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        operation = tracing::field::Empty,
+    )
 }
 
 async fn metrics() -> ([(axum::http::HeaderName, &'static str); 1], String) {

@@ -686,3 +686,73 @@ async fn not_found_reads_the_same_whether_the_object_exists_elsewhere_or_not() {
         .await;
     assert!(body.get("errors").is_none(), "{body}");
 }
+
+/// At debug level a request is logged by its path and operation name; the
+/// query string, where a GET carries its variables, never reaches the log.
+#[tokio::test]
+async fn debug_logs_name_the_path_and_operation_never_the_variables() {
+    use tokio::io::AsyncBufReadExt as _;
+
+    let test_db = crate::common::TestDb::new().await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drift-engine"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--workers", "0"])
+        .env("DATABASE_URL", &test_db.url)
+        .env("RUST_LOG", "debug")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start drift-engine serve");
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut log = Vec::new();
+    let address = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.push(line.clone());
+            if line.contains("drift-engine listening")
+                && let Some(at) = line.split("address=").nth(1)
+            {
+                return at.split_whitespace().next().map(str::to_owned);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| panic!("the server did not come up: {log:#?}"));
+    let marker = "s3cret-variable-value";
+    let response = reqwest::Client::new()
+        .get(format!("http://{address}/graphql"))
+        .query(&[
+            ("query", "query Probe($m: String) { __typename }"),
+            ("operationName", "Probe"),
+            ("variables", &json!({"m": marker}).to_string()),
+        ])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    let _ = response.text().await;
+    // The request's last log line (the response) names the route.
+    let mut request_lines = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let done = line.contains("finished processing request");
+            request_lines.push(line);
+            if done {
+                break;
+            }
+        }
+    })
+    .await;
+    let _ = child.kill().await;
+    let text = request_lines.join("\n");
+    assert!(text.contains("finished processing request"), "{text}");
+    assert!(text.contains("path=/graphql"), "{text}");
+    assert!(text.contains("operation=Probe"), "{text}");
+    assert!(
+        !text.contains(marker) && !text.contains("variables"),
+        "{text}"
+    );
+}
