@@ -352,7 +352,118 @@ async fn run_backend(name: &'static str, url: &str, args: &Args) -> Result<Table
         let (profile, snapshot_id, runs) = last_compare.context("--sizes must not be empty")?;
         findings_page(&fx, &profile, snapshot_id, runs, &token, args, &mut table).await?;
     }
+    hostile_requests(&fx, &mut table).await?;
     Ok(table)
+}
+
+/// The real server on loopback, without workers; send on the sender to stop
+/// it, then await the handle.
+async fn start_server(
+    fx: &Fixture,
+) -> Result<(
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let mut config = Config::new(String::new(), addr);
+    config.workers.count = 0;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server_db = fx.db.clone();
+    let server = tokio::spawn(async move {
+        drift_engine::serve(config, server_db, listener, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    Ok((addr, stop, server))
+}
+
+/// `{ ...Cn }` where each fragment spreads the one before it twice: about
+/// 1.8 KB at n = 30, 2^31 selections once expanded (issue 18).
+fn fragment_bomb(n: usize) -> String {
+    let mut q = format!("{{ ...C{n} }} fragment C0 on Query {{ viewer {{ email }} }}");
+    for i in 1..=n {
+        q.push_str(&format!(
+            " fragment C{i} on Query {{ a: viewer {{ id }} ...C{p} ...C{p} }}",
+            p = i - 1
+        ));
+    }
+    q
+}
+
+/// The fragment bomb, sent without a token to the real server: how long its
+/// refusal takes, and how long `/healthz` takes while four are in flight.
+async fn hostile_requests(fx: &Fixture, table: &mut Table) -> Result<()> {
+    let (addr, stop, server) = start_server(fx).await?;
+    let client = reqwest::Client::new();
+    let graphql = format!("http://{addr}/graphql");
+    let bomb = serde_json::json!({"query": fragment_bomb(30)});
+    async fn send_bomb(client: reqwest::Client, url: String, bomb: Value) -> Result<()> {
+        let body: Value = client.post(&url).json(&bomb).send().await?.json().await?;
+        anyhow::ensure!(
+            body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT",
+            "the bomb was not refused: {body}"
+        );
+        Ok(())
+    }
+    let mut samples = Vec::new();
+    for _ in 0..50 {
+        let started = Instant::now();
+        send_bomb(client.clone(), graphql.clone(), bomb.clone()).await?;
+        samples.push(started.elapsed());
+    }
+    let (p50, p99) = percentiles(&mut samples);
+    table.row(
+        "fragment bomb n = 30 (1.8 KB, no token), refused: p50 / max",
+        format!(
+            "{:.2} ms / {:.2} ms",
+            ms(p50),
+            ms(*samples.last().unwrap_or(&p99))
+        ),
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let bombers: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, graphql, bomb) = (client.clone(), graphql.clone(), bomb.clone());
+            tokio::spawn(async move {
+                let mut sent = 0u64;
+                while Instant::now() < deadline {
+                    send_bomb(client.clone(), graphql.clone(), bomb.clone()).await?;
+                    sent += 1;
+                }
+                anyhow::Ok(sent)
+            })
+        })
+        .collect();
+    let healthz = format!("http://{addr}/healthz");
+    let mut health = Vec::new();
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        let status = client.get(&healthz).send().await?.status();
+        health.push(started.elapsed());
+        anyhow::ensure!(status.is_success(), "/healthz answered {status}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut bombs = 0;
+    for bomber in bombers {
+        bombs += bomber.await??;
+    }
+    let (p50, p99) = percentiles(&mut health);
+    table.row(
+        "/healthz while 4 clients send fragment bombs for 3 s: p50 / p99 / max / bombs refused",
+        format!(
+            "{:.2} ms / {:.2} ms / {:.2} ms / {bombs}",
+            ms(p50),
+            ms(p99),
+            ms(*health.last().unwrap_or(&p99))
+        ),
+    );
+    let _ = stop.send(());
+    server.await??;
+    Ok(())
 }
 
 /// One document for subject `i`: the corpus export of its shape, renamed and
@@ -770,18 +881,7 @@ async fn findings_page(
     }
 
     // Over HTTP: the real server on loopback.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let mut config = Config::new(String::new(), addr);
-    config.workers.count = 0;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server_db = fx.db.clone();
-    let server = tokio::spawn(async move {
-        drift_engine::serve(config, server_db, listener, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let (addr, stop, server) = start_server(fx).await?;
     let pages = PageClient {
         client: reqwest::Client::new(),
         url: format!("http://{addr}/graphql"),

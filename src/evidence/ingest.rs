@@ -95,7 +95,8 @@ fn check_key(what: &str, value: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
-fn nul_refused(path: &str) -> Error {
+/// The one wording of a NUL refusal, wherever it is found.
+pub fn nul_refused(path: &str) -> Error {
     Error::bad_input(format!(
         "{path} holds a NUL character (\\u0000), which cannot be stored; remove it"
     ))

@@ -21,6 +21,7 @@ use async_graphql::{Name, Request, ServerError, ServerResult, ValidationResult};
 
 use super::RequestAuth;
 use crate::config::GraphqlLimits;
+use crate::evidence::ingest::nul_refused;
 
 /// The complexity the requests of one HTTP batch have used so far.
 #[derive(Clone, Default)]
@@ -88,16 +89,10 @@ impl Extension for Guard {
         }
         // PostgreSQL's text cannot hold NUL: refused at the door, with the
         // place it was found, whatever field it was meant for.
-        if let Some(at) = nul_in_variables(&request.variables) {
-            return Err(refuse(format!(
-                "{at} holds a NUL character (\\u0000), which cannot be stored; remove it"
-            )));
-        }
-        if has_nul_escape(&request.query) {
-            return Err(refuse(
-                "the document holds a NUL character (\\u0000), which cannot be stored; remove it"
-                    .into(),
-            ));
+        let nul_at = nul_in_variables(&request.variables)
+            .or_else(|| has_nul_escape(&request.query).then(|| "the document".to_owned()));
+        if let Some(at) = nul_at {
+            return Err(refuse(nul_refused(&at).to_string()));
         }
         let shape = measure(request.parsed_query()?).map_err(refuse)?;
         if shape.selections > self.limits.selections as u64 {

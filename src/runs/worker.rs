@@ -403,7 +403,7 @@ async fn execute(
             message,
         }) => queue::complete(db, &claim, failed(reason_code, &message))
             .await
-            .map(|held| Ended::failed_if(held)),
+            .map(Ended::failed_if),
         Err(JobError::Db(err)) => {
             tracing::error!(run_id, error = %err, "run failed with a database error");
             queue::complete(
@@ -412,7 +412,7 @@ async fn execute(
                 failed("internal_error", "the run failed with an internal error"),
             )
             .await
-            .map(|held| Ended::failed_if(held))
+            .map(Ended::failed_if)
         }
     };
     let seconds = started.elapsed().as_secs_f64();

@@ -7,9 +7,9 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::common::{TestApp, error_code};
+use crate::subscription::{Socket, open_socket};
 
 /// `{ ...Cn }` where each fragment spreads the one before it twice: 1.8 KB
 /// at n = 30 that expands to 2^31 selections.
@@ -164,23 +164,6 @@ async fn an_answer_past_the_byte_budget_is_refused() {
             .unwrap_or_default()
             .contains("2000 bytes")
     );
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn open_socket(app: &TestApp) -> Socket {
-    let mut request = format!("{}/graphql/ws", app.base.replace("http://", "ws://"))
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    tokio_tungstenite::connect_async(request)
-        .await
-        .expect("connect")
-        .0
 }
 
 /// The close code the server ends the socket with.

@@ -6,6 +6,19 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use crate::common::TestDb;
 use crate::corpus::fixtures;
 
+/// A tenant in a workspace of its own.
+async fn new_tenant(db: &sea_orm::DatabaseConnection) -> entity::tenant::Model {
+    let user = tokens::find_or_create_user(db, "import@example.com", None)
+        .await
+        .expect("user");
+    let (ws, _) = drift_engine::directory::create_workspace(db, user.id, "W")
+        .await
+        .expect("ws");
+    drift_engine::directory::create_tenant(db, user.id, ws.id, "T", TenantKind::Intune, None)
+        .await
+        .expect("tenant")
+}
+
 /// `drift-engine import` over the whole corpus folder: types from folder
 /// names, files without a type or with a duplicate id reported, the rest
 /// recorded as inventory plus content.
@@ -13,16 +26,7 @@ use crate::corpus::fixtures;
 async fn imports_the_corpus_folder() {
     let test_db = TestDb::new().await;
     let db = &test_db.db;
-    let user = tokens::find_or_create_user(db, "import@example.com", None)
-        .await
-        .expect("user");
-    let (ws, _) = drift_engine::directory::create_workspace(db, user.id, "W")
-        .await
-        .expect("ws");
-    let tenant =
-        drift_engine::directory::create_tenant(db, user.id, ws.id, "T", TenantKind::Intune, None)
-            .await
-            .expect("tenant");
+    let tenant = new_tenant(db).await;
 
     let report = drift_engine::import::import_dir(db, tenant.id, &fixtures(), None)
         .await
@@ -85,16 +89,7 @@ async fn skipped_files_keep_their_types_from_being_full_listings() {
 
     let test_db = TestDb::new().await;
     let db = &test_db.db;
-    let user = tokens::find_or_create_user(db, "reimport@example.com", None)
-        .await
-        .expect("user");
-    let (ws, _) = drift_engine::directory::create_workspace(db, user.id, "W")
-        .await
-        .expect("ws");
-    let tenant =
-        drift_engine::directory::create_tenant(db, user.id, ws.id, "T", TenantKind::Intune, None)
-            .await
-            .expect("tenant");
+    let tenant = new_tenant(db).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut copied = Vec::new();
     for (policy_type, from) in [

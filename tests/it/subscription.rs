@@ -12,10 +12,12 @@ use crate::common::TestApp;
 use crate::drift::{Policy, Scenario};
 use crate::processes::Server;
 
-async fn connect(
-    app: &TestApp,
-    token: Option<&str>,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket to `/graphql/ws` speaking graphql-transport-ws, not yet
+/// initialised.
+pub async fn open_socket(app: &TestApp) -> Socket {
     let mut request = format!("{}/graphql/ws", app.base.replace("http://", "ws://"))
         .into_client_request()
         .expect("request");
@@ -23,13 +25,18 @@ async fn connect(
         "Sec-WebSocket-Protocol",
         "graphql-transport-ws".parse().expect("header"),
     );
-    let (mut socket, response) = tokio_tungstenite::connect_async(request)
+    let (socket, response) = tokio_tungstenite::connect_async(request)
         .await
         .expect("connect");
     assert_eq!(
         response.headers()["sec-websocket-protocol"],
         "graphql-transport-ws"
     );
+    socket
+}
+
+async fn connect(app: &TestApp, token: Option<&str>) -> Socket {
+    let mut socket = open_socket(app).await;
     let payload = token.map_or(
         json!({}),
         |t| json!({"Authorization": format!("Bearer {t}")}),
