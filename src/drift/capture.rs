@@ -63,11 +63,27 @@ fn evidence_json(e: &Evidence) -> serde_json::Value {
     })
 }
 
+/// Snapshot items written per transaction (each statement holds a chunk).
+const ITEMS_BATCH: usize = 5_000;
+
 /// Stores a chunk of a snapshot's items. PostgreSQL takes them as one text
 /// array a column through `unnest`, one fixed statement planned once, as
 /// ingestion's inserts do (see `ingest::by_document_bytes`); planning a
 /// 500-row VALUES list was most of the statement's 21 ms.
 async fn insert_items<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<baseline_snapshot_item::Model>,
+) -> Result<(), DbErr> {
+    // One statement per chunk: a SQLite statement binds at most 32,766 values.
+    let mut rows = rows;
+    while rows.len() > CHUNK_SIZE {
+        let rest = rows.split_off(CHUNK_SIZE);
+        insert_chunk(db, std::mem::replace(&mut rows, rest)).await?;
+    }
+    insert_chunk(db, rows).await
+}
+
+async fn insert_chunk<C: ConnectionTrait>(
     db: &C,
     rows: Vec<baseline_snapshot_item::Model>,
 ) -> Result<(), DbErr> {
@@ -186,8 +202,12 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
     let (mut content, mut meta, mut gaps, mut items) = (0u64, 0u64, 0u64, 0i64);
     let mut missing_content = Vec::new();
     let mut missing_content_total = 0usize;
+    // Items are written in fenced transactions of up to ITEMS_BATCH rows,
+    // the last ones with the snapshot's completion: a transaction per chunk
+    // cost a round trip and a commit for every 500 items.
+    let mut pending: Vec<baseline_snapshot_item::Model> = Vec::new();
     for (n, chunk) in subjects.chunks(CHUNK_SIZE).enumerate() {
-        let mut rows = Vec::with_capacity(chunk.len());
+        let rows = &mut pending;
         for subject in chunk {
             let subject_key = key_of(profile.subject_match, subject);
             if !seen_keys.insert((subject.policy_type.clone(), subject_key.clone())) {
@@ -237,15 +257,19 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
                 }),
             });
         }
-        items += rows.len() as i64;
-        let txn = ctx.begin_write().await?;
-        insert_items(&txn, rows).await?;
-        txn.commit().await?;
+        if pending.len() >= ITEMS_BATCH {
+            items += pending.len() as i64;
+            let txn = ctx.begin_write().await?;
+            insert_items(&txn, std::mem::take(&mut pending)).await?;
+            txn.commit().await?;
+        }
         ctx.progress(((n + 1) * CHUNK_SIZE).min(subjects.len()) as i64, total)
             .await?;
     }
 
     let txn = ctx.begin_final_write().await?;
+    items += pending.len() as i64;
+    insert_items(&txn, pending).await?;
     let mut complete: baseline_snapshot::ActiveModel = snapshot.clone().into();
     complete.status = Set(SnapshotStatus::Complete);
     complete.item_count = Set(items);
