@@ -105,12 +105,36 @@ pub fn nul_refused(path: &str) -> Error {
 /// Refuses a document that PostgreSQL's text and jsonb cannot hold: a NUL
 /// character in any key or string. `path` names the document in the
 /// request (`items[3].meta`); the error names the place inside it. The walk
-/// keeps its own stack, so no nesting depth is too deep for it.
+/// keeps its own stack, so no nesting depth is too deep for it, and builds
+/// no path unless it finds a NUL: it runs over every ingested document.
 pub fn check_storable(path: &str, document: &Value) -> Result<()> {
+    let mut stack: Vec<&Value> = vec![document];
+    let mut found = false;
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::String(text) if text.contains('\0') => found = true,
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => {
+                for (key, v) in map {
+                    found |= key.contains('\0');
+                    stack.push(v);
+                }
+            }
+            _ => {}
+        }
+        if found {
+            return Err(nul_refused(&nul_path(path, document)));
+        }
+    }
+    Ok(())
+}
+
+/// Where the first NUL of `document` is, as a path below `path`.
+fn nul_path(path: &str, document: &Value) -> String {
     let mut stack: Vec<(String, &Value)> = vec![(path.to_owned(), document)];
     while let Some((at, value)) = stack.pop() {
         match value {
-            Value::String(text) if text.contains('\0') => return Err(nul_refused(&at)),
+            Value::String(text) if text.contains('\0') => return at,
             Value::Array(items) => {
                 stack.extend(
                     items
@@ -122,7 +146,7 @@ pub fn check_storable(path: &str, document: &Value) -> Result<()> {
             Value::Object(map) => {
                 for (key, v) in map {
                     if key.contains('\0') {
-                        return Err(nul_refused(&format!("a key of {at}")));
+                        return format!("a key of {at}");
                     }
                     stack.push((format!("{at}.{key}"), v));
                 }
@@ -130,7 +154,7 @@ pub fn check_storable(path: &str, document: &Value) -> Result<()> {
             _ => {}
         }
     }
-    Ok(())
+    path.to_owned()
 }
 
 fn reject_duplicates<'a>(what: &str, keys: impl Iterator<Item = (&'a str, &'a str)>) -> Result<()> {

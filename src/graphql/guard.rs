@@ -129,14 +129,32 @@ impl Extension for Guard {
     }
 }
 
-/// Where the first NUL in a request's variables is (`variables.i.items[3]`),
-/// walked with a stack of its own.
+/// Where the first NUL in a request's variables is (`variables.i.items[3]`).
+/// A first walk with a stack of its own and no strings: variables can be
+/// 64 MiB of policies; only a request that holds a NUL pays for its path.
 fn nul_in_variables(variables: &async_graphql::Variables) -> Option<String> {
     use async_graphql::Value;
-    let mut stack: Vec<(String, &Value)> = variables
-        .iter()
-        .map(|(name, value)| (format!("variables.{name}"), value))
-        .collect();
+    fn holds_nul(value: &Value) -> bool {
+        let mut stack = vec![value];
+        while let Some(value) = stack.pop() {
+            match value {
+                Value::String(text) if text.contains('\0') => return true,
+                Value::List(items) => stack.extend(items),
+                Value::Object(map) => {
+                    for (key, v) in map {
+                        if key.contains('\0') {
+                            return true;
+                        }
+                        stack.push(v);
+                    }
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+    let (name, value) = variables.iter().find(|(_, v)| holds_nul(v))?;
+    let mut stack: Vec<(String, &Value)> = vec![(format!("variables.{name}"), value)];
     while let Some((at, value)) = stack.pop() {
         match value {
             Value::String(text) if text.contains('\0') => return Some(at),
