@@ -10,14 +10,19 @@ use sea_orm::{
 };
 use serde_json::Value;
 
+use crate::evidence::registry;
 use crate::evidence::resolver::PresentSubject;
 
 /// How far back to look for the sync that last covered a type.
 const COVERAGE_LOOKBACK_RUNS: u64 = 200;
 
-/// The key that identifies a subject across tenants.
+/// The key that identifies a subject of `policy_type` across tenants. Under
+/// display-name matching it is the kind of policy and its name; a type
+/// annotation that names the collection's declared type counts as none, as
+/// it does in content.
 pub fn subject_key(
     mode: SubjectMatch,
+    policy_type: &str,
     external_id: &str,
     display_name: &str,
     meta: Option<&Value>,
@@ -25,9 +30,9 @@ pub fn subject_key(
     match mode {
         SubjectMatch::ExternalId => external_id.to_owned(),
         SubjectMatch::DisplayName => {
-            let odata_type = meta
-                .and_then(|m| m.get("@odata.type"))
-                .and_then(Value::as_str)
+            let odata_type = registry::rule_for(policy_type)
+                .0
+                .root_odata_type(meta.and_then(|m| m.get("@odata.type")).and_then(Value::as_str))
                 .unwrap_or_default();
             format!("{}|{}", odata_type, display_name.trim())
         }
@@ -46,6 +51,7 @@ pub fn key_of(mode: SubjectMatch, subject: &PresentSubject) -> String {
     };
     subject_key(
         mode,
+        &subject.policy_type,
         &subject.external_id,
         &subject.display_name,
         meta.as_ref(),

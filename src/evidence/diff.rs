@@ -58,6 +58,21 @@ fn walk(path: &str, array_name: &str, a: &Value, b: &Value, out: &mut Vec<Settin
                 }
             }
         }
+        (Value::Array(xa), Value::Array(xb))
+            if is_records(xa) && is_records(xb) && registry::PAIRED_RECORDS.contains(&array_name) =>
+        {
+            let (pa, pb) = paired(xa, xb);
+            let labels: std::collections::BTreeSet<&String> = pa.keys().chain(pb.keys()).collect();
+            for label in labels {
+                let child = format!("{path}[{label}]");
+                match (pa.get(label), pb.get(label)) {
+                    (Some(va), Some(vb)) => walk(&child, "", va, vb, out),
+                    (Some(va), None) => out.push(change(child, ChangeKind::Removed, Some(va), None)),
+                    (None, Some(vb)) => out.push(change(child, ChangeKind::Added, None, Some(vb))),
+                    (None, None) => {}
+                }
+            }
+        }
         (Value::Array(xa), Value::Array(xb)) if is_records(xa) && is_records(xb) => {
             let la = labelled(array_name, xa);
             let lb = labelled(array_name, xb);
@@ -82,6 +97,31 @@ fn walk(path: &str, array_name: &str, a: &Value, b: &Value, out: &mut Vec<Settin
         )),
         _ => {}
     }
+}
+
+/// Keyless records paired across the two sides: elements equal on both
+/// sides are left out (they hold no change), the rest are paired in order
+/// and labelled by their ordinal among them; the longer side's extras are
+/// added or removed. Labels are zero-padded so that they sort as numbers.
+fn paired<'a>(
+    xa: &'a [Value],
+    xb: &'a [Value],
+) -> (BTreeMap<String, &'a Value>, BTreeMap<String, &'a Value>) {
+    let mut unmatched_b: Vec<Option<&Value>> = xb.iter().map(Some).collect();
+    let mut rest_a = Vec::new();
+    for a in xa {
+        match unmatched_b.iter_mut().find(|b| b.is_some_and(|b| b == a)) {
+            Some(slot) => *slot = None,
+            None => rest_a.push(a),
+        }
+    }
+    let rest_b: Vec<&Value> = unmatched_b.into_iter().flatten().collect();
+    let width = rest_a.len().max(rest_b.len()).to_string().len();
+    let label = |i: usize| format!("{i:0width$}");
+    (
+        rest_a.into_iter().enumerate().map(|(i, v)| (label(i), v)).collect(),
+        rest_b.into_iter().enumerate().map(|(i, v)| (label(i), v)).collect(),
+    )
 }
 
 fn is_records(items: &[Value]) -> bool {
@@ -168,6 +208,44 @@ mod tests {
         assert_eq!(modified.change, ChangeKind::Modified);
         assert_eq!(modified.baseline, Some(json!(registry::SECRET_MARKER)));
         assert_eq!(modified.current, Some(json!(registry::SECRET_MARKER)));
+    }
+
+    #[test]
+    fn a_sub_setting_of_a_group_collection_is_named_by_its_definition_chain() {
+        let policy = |child_value: &str, extra_group: bool| {
+            let group = |v: &str| json!({"children": [
+                {"settingDefinitionId": "g_name", "simpleSettingValue": {"value": "rule"}},
+                {"settingDefinitionId": "g_action", "choiceSettingValue": {"value": v, "children": []}}
+            ]});
+            let mut groups = vec![group(child_value)];
+            if extra_group {
+                groups.push(group("g_action_9"));
+            }
+            crate::evidence::normalize::normalize(
+                "configurationPolicies",
+                &json!({"settings": [{"settingInstance": {
+                    "@odata.type": "#microsoft.graph.deviceManagementConfigurationGroupSettingCollectionInstance",
+                    "settingDefinitionId": "g",
+                    "groupSettingCollectionValue": groups}}]}),
+            )
+            .expect("normalizes")
+            .value
+        };
+        let changes = diff(&policy("g_action_0", false), &policy("g_action_1", false));
+        let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["settings[g].settingInstance.groupSettingCollectionValue[0].children[g_action].choiceSettingValue.value"]
+        );
+        assert_eq!(changes[0].baseline, Some(json!("g_action_0")));
+        // An unchanged group value beside it holds no change; a new one is added.
+        let changes = diff(&policy("g_action_0", false), &policy("g_action_0", true));
+        let summary: Vec<(&str, ChangeKind)> =
+            changes.iter().map(|c| (c.path.as_str(), c.change)).collect();
+        assert_eq!(
+            summary,
+            [("settings[g].settingInstance.groupSettingCollectionValue[0]", ChangeKind::Added)]
+        );
     }
 
     #[test]

@@ -185,6 +185,7 @@ fn unknown_type_warnings<'a>(types: impl Iterator<Item = &'a str>) -> Vec<Eviden
     seen.dedup();
     seen.into_iter()
         .map(|t| EvidenceWarning {
+            code: None,
             policy_type: t.to_owned(),
             external_id: None,
             reason: format!(
@@ -350,7 +351,7 @@ pub async fn record_inventory_sync(
             policy_type: Set(item.policy_type.clone()),
             external_id: Set(item.external_id.clone()),
             display_name: Set(item.display_name.trim().to_owned()),
-            meta_hash: Set(meta::meta_hash(&item.meta)),
+            meta_hash: Set(meta::meta_hash(&item.policy_type, &item.meta)),
             meta_jsonb: Set(if matches!(item.meta, Value::Null) {
                 json!({})
             } else {
@@ -518,6 +519,7 @@ pub async fn record_policy_versions(
             if let Err(err) = &v.normalized {
                 not_normalizable += 1;
                 warnings.push(EvidenceWarning {
+                    code: None,
                     policy_type: v.policy_type.clone(),
                     external_id: Some(v.external_id.clone()),
                     reason: err.to_string(),

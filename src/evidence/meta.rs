@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::hash::hash_value;
+use super::registry;
 
 pub const META_CONTRACT_SOURCE: &str = "inventory_meta_contract.v1";
 
@@ -24,10 +25,10 @@ pub const META_CONTRACT_V1: &[&str] = &[
     "settingCount",
 ];
 
-/// The meta hash of an inventory item, or `None` when its meta has none of
-/// the contract's fields (an evidence gap).
-pub fn meta_hash(meta: &Value) -> Option<String> {
-    let fields = contract_fields(meta);
+/// The meta hash of an inventory item of `policy_type`, or `None` when its
+/// meta has none of the contract's fields (an evidence gap).
+pub fn meta_hash(policy_type: &str, meta: &Value) -> Option<String> {
+    let fields = contract_fields(policy_type, meta);
     if fields.is_empty() {
         return None;
     }
@@ -40,8 +41,11 @@ pub fn meta_hash(meta: &Value) -> Option<String> {
     ]))))
 }
 
-/// The contract's fields present in `meta` (strings trimmed, nulls skipped).
-pub fn contract_fields(meta: &Value) -> Map<String, Value> {
+/// The contract's fields present in `meta` (strings trimmed, nulls skipped,
+/// and an `@odata.type` that names the type's declared type left out, as
+/// the normalizer leaves it out of content).
+pub fn contract_fields(policy_type: &str, meta: &Value) -> Map<String, Value> {
+    let (rule, _) = registry::rule_for(policy_type);
     let mut fields = Map::new();
     for path in META_CONTRACT_V1 {
         let found = match meta.get(*path) {
@@ -50,6 +54,11 @@ pub fn contract_fields(meta: &Value) -> Map<String, Value> {
         };
         match found {
             None | Some(Value::Null) => {}
+            Some(Value::String(s)) if *path == "@odata.type" => {
+                if let Some(t) = rule.root_odata_type(Some(s)) {
+                    fields.insert((*path).to_owned(), Value::String(t));
+                }
+            }
             Some(Value::String(s)) => {
                 fields.insert((*path).to_owned(), Value::String(s.trim().to_owned()));
             }
@@ -68,14 +77,29 @@ mod tests {
 
     #[test]
     fn only_contract_fields_count() {
+        let t = "deviceConfigurations";
         let a = json!({"@odata.type": "#x", "displayName": "P ", "version": 3, "lastModifiedDateTime": "2024"});
         let b = json!({"@odata.type": "#x", "displayName": "P", "version": 9, "id": "other"});
-        assert_eq!(meta_hash(&a), meta_hash(&b));
+        assert_eq!(meta_hash(t, &a), meta_hash(t, &b));
         assert_ne!(
-            meta_hash(&a),
-            meta_hash(&json!({"@odata.type": "#y", "displayName": "P"}))
+            meta_hash(t, &a),
+            meta_hash(t, &json!({"@odata.type": "#y", "displayName": "P"}))
         );
-        assert_eq!(meta_hash(&json!({"version": 1, "id": "x"})), None);
-        assert_eq!(meta_hash(&json!("not an object")), None);
+        assert_eq!(meta_hash(t, &json!({"version": 1, "id": "x"})), None);
+        assert_eq!(meta_hash(t, &json!("not an object")), None);
+    }
+
+    #[test]
+    fn the_declared_root_type_is_the_same_as_none() {
+        let t = "configurationPolicies";
+        let bare = json!({"name": "P", "platforms": "windows10"});
+        let typed = json!({"@odata.type": "#microsoft.graph.deviceManagementConfigurationPolicy", "name": "P", "platforms": "windows10"});
+        assert_eq!(meta_hash(t, &bare), meta_hash(t, &typed));
+        let derived = json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration", "displayName": "P"});
+        let other = json!({"@odata.type": "microsoft.graph.iosGeneralDeviceConfiguration", "displayName": "P"});
+        assert_ne!(
+            meta_hash("deviceConfigurations", &derived),
+            meta_hash("deviceConfigurations", &other)
+        );
     }
 }

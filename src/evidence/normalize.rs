@@ -40,24 +40,21 @@ fn refuse(reason: impl Into<String>) -> NotNormalizable {
 
 pub fn normalize(policy_type: &str, payload: &Value) -> Result<Normalized, NotNormalizable> {
     let (rule, known) = registry::rule_for(policy_type);
-    match (rule.root, payload) {
-        (RootShape::Object, Value::Object(_)) => {}
-        (RootShape::RecordArray, Value::Array(items)) if items.iter().all(Value::is_object) => {}
-        (RootShape::Object, other) => {
-            return Err(refuse(format!(
-                "the payload is not a JSON object (got {})",
-                kind(other)
-            )));
-        }
-        (RootShape::RecordArray, other) => {
-            return Err(refuse(format!(
+    if !registry::root_matches(policy_type, payload) {
+        return Err(refuse(match rule.root {
+            RootShape::Object => format!("the payload is not a JSON object (got {})", kind(payload)),
+            RootShape::RecordArray => format!(
                 "a {policy_type} payload must be a JSON array of objects (got {})",
-                kind(other)
-            )));
-        }
+                kind(payload)
+            ),
+            RootShape::ObjectOrRecordArray => format!(
+                "a {policy_type} payload must be a JSON object or an array of objects (got {})",
+                kind(payload)
+            ),
+        }));
     }
     let walker = Walker { rule };
-    let value = walker.value(payload, Context::root(), 0)?;
+    let value = walker.value(payload, Context::root(rule), 0)?;
     let canonical = canonical_bytes(&value);
     if canonical.len() > MAX_CANONICAL_BYTES {
         return Err(refuse(format!(
@@ -118,7 +115,11 @@ impl SecretHolder {
             secret_type: map
                 .get("@odata.type")
                 .and_then(Value::as_str)
-                .is_some_and(|t| registry::SECRET_VALUE_TYPES.contains(&t)),
+                .is_some_and(|t| {
+                    registry::SECRET_VALUE_TYPES
+                        .iter()
+                        .any(|s| registry::odata_type_name(s) == registry::odata_type_name(t))
+                }),
         }
     }
 
@@ -162,13 +163,17 @@ struct Context<'a> {
     top_level: bool,
     /// The name of the array this object is an element of.
     element_of: Option<&'a str>,
+    /// The type the value is declared with where it stands, when the
+    /// registry knows it.
+    declared: Option<&'static str>,
 }
 
 impl Context<'_> {
-    fn root() -> Self {
+    fn root(rule: &PolicyTypeRule) -> Self {
         Context {
             top_level: true,
             element_of: None,
+            declared: Some(rule.root_type),
         }
     }
 }
@@ -212,12 +217,30 @@ impl Walker {
             .element_of
             .map(registry::volatile_in_elements)
             .unwrap_or(&[]);
-        let top_level = ctx.top_level && self.rule.root == RootShape::Object;
+        let top_level = ctx.top_level;
         // Members come out in the input's order, which is the map's own, so
         // collecting them builds the map in one pass instead of inserting.
         let mut out = Vec::with_capacity(map.len());
         for (key, v) in map {
             let key_str = key.as_str();
+            // A null member is an absent one: Graph adds nullable
+            // properties in new releases, and older exports lack them.
+            if v.is_null() {
+                continue;
+            }
+            if key_str == "@odata.type"
+                && let Value::String(annotation) = v
+            {
+                // The declared type is what an absent annotation means; a
+                // derived type is written one way, with its `#`.
+                if !PolicyTypeRule::is_declared(annotation, ctx.declared) {
+                    out.push((
+                        key.clone(),
+                        Value::String(format!("#{}", registry::odata_type_name(annotation))),
+                    ));
+                }
+                continue;
+            }
             if registry::is_odata_annotation(key_str)
                 || TENANT_BOUND_ANYWHERE.contains(&key_str)
                 || dropped_in_element.contains(&key_str)
@@ -247,6 +270,7 @@ impl Walker {
                     Context {
                         top_level: false,
                         element_of: None,
+                        declared: self.rule.declared_type(key_str),
                     },
                     depth + 1,
                 )?
@@ -265,6 +289,7 @@ impl Walker {
         let ctx = Context {
             top_level: false,
             element_of: Some(name),
+            declared: self.rule.declared_type(name),
         };
         let normalized = items
             .iter()
@@ -361,7 +386,8 @@ mod tests {
                 "passwordMinimumLength": 12,
                 "qualityUpdatesPauseExpiryDateTime": "0001-01-01T00:00:00Z",
                 "templateId": "t-1",
-                "scheduledActionsForRule": [{"ruleName": null, "scheduledActionConfigurations": [{"actionType": "block", "gracePeriodHours": 24}]}]
+                // A null member is an absent one.
+                "scheduledActionsForRule": [{"scheduledActionConfigurations": [{"actionType": "block", "gracePeriodHours": 24}]}]
             })
         );
         assert!(n.warning.is_none());
@@ -466,7 +492,10 @@ mod tests {
                 .contains("not a JSON object")
         );
         assert!(normalize("deviceConfigurations", &json!("x")).is_err());
-        assert!(normalize("groupPolicyConfigurations", &json!({"a": 1})).is_err());
+        assert!(normalize("groupPolicyConfigurations", &json!([1, 2])).is_err());
+        assert!(normalize("groupPolicyConfigurations", &json!("x")).is_err());
+        // ADMX exports are the policy object or its definition values.
+        assert!(normalize("groupPolicyConfigurations", &json!({"displayName": "P"})).is_ok());
         let bad_set = json!({"settings": ["not", "objects"]});
         assert!(
             normalize("configurationPolicies", &bad_set)
@@ -491,6 +520,83 @@ mod tests {
         let n = normalize("brandNewThings", &json!({"id": "x", "a": 1})).unwrap();
         assert_eq!(n.value, json!({"a": 1}));
         assert!(n.warning.unwrap().contains("brandNewThings"));
+    }
+
+    #[test]
+    fn an_annotation_naming_the_declared_type_is_the_same_as_none() {
+        let graph_get = json!({
+            "@odata.type": "#microsoft.graph.deviceManagementConfigurationPolicy",
+            "name": "P",
+            "templateReference": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationPolicyTemplateReference", "templateId": ""},
+            "settings": [{
+                "@odata.type": "#microsoft.graph.deviceManagementConfigurationSetting",
+                "settingInstance": {
+                    "@odata.type": "#microsoft.graph.deviceManagementConfigurationGroupSettingCollectionInstance",
+                    "settingDefinitionId": "g",
+                    "groupSettingCollectionValue": [{
+                        "@odata.type": "#microsoft.graph.deviceManagementConfigurationGroupSettingValue",
+                        "children": [{
+                            "@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+                            "settingDefinitionId": "g_c",
+                            "choiceSettingValue": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingValue", "value": "g_c_1", "children": []}
+                        }]
+                    }]
+                }
+            }]
+        });
+        // The portal's export: declared types left out, and Graph's docs
+        // write annotations without the `#`.
+        let portal = json!({
+            "name": "P",
+            "templateReference": {"templateId": ""},
+            "settings": [{
+                "settingInstance": {
+                    "@odata.type": "microsoft.graph.deviceManagementConfigurationGroupSettingCollectionInstance",
+                    "settingDefinitionId": "g",
+                    "groupSettingCollectionValue": [{
+                        "children": [{
+                            "@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+                            "settingDefinitionId": "g_c",
+                            "choiceSettingValue": {"value": "g_c_1", "children": []}
+                        }]
+                    }]
+                }
+            }]
+        });
+        let a = normalize("configurationPolicies", &graph_get).unwrap();
+        let b = normalize("configurationPolicies", &portal).unwrap();
+        assert_eq!(a.value, b.value);
+        assert_eq!(a.hash, b.hash);
+        // A derived type is a real difference.
+        let mut simple = portal.clone();
+        simple["settings"][0]["settingInstance"]["groupSettingCollectionValue"][0]["children"][0]
+            ["@odata.type"] = json!("#microsoft.graph.deviceManagementConfigurationSimpleSettingInstance");
+        assert_ne!(normalize("configurationPolicies", &simple).unwrap().hash, b.hash);
+        // The declared type of one place is a derived type in another.
+        let misplaced = json!({"name": "P", "templateReference": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationSetting", "templateId": ""}});
+        assert_ne!(
+            normalize("configurationPolicies", &misplaced).unwrap().hash,
+            normalize("configurationPolicies", &json!({"name": "P", "templateReference": {"templateId": ""}})).unwrap().hash
+        );
+        let windows = json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration", "displayName": "P"});
+        let ios = json!({"@odata.type": "#microsoft.graph.iosGeneralDeviceConfiguration", "displayName": "P"});
+        assert_ne!(
+            normalize("deviceConfigurations", &windows).unwrap().hash,
+            normalize("deviceConfigurations", &ios).unwrap().hash
+        );
+    }
+
+    #[test]
+    fn null_members_are_absent_but_null_elements_keep_their_place() {
+        let old = json!({"displayName": "P", "settings": [{"settingInstance": {"settingDefinitionId": "a", "choiceSettingValue": {"value": "a_1"}}}], "list": [1, null, 2]});
+        let new = json!({"displayName": "P", "description": null, "settings": [{"settingInstance": {"settingDefinitionId": "a", "auditRuleInformation": null, "choiceSettingValue": {"value": "a_1", "settingValueTemplateReference": null}}}], "list": [1, null, 2]});
+        let a = normalize("configurationPolicies", &old).unwrap();
+        assert_eq!(a.hash, normalize("configurationPolicies", &new).unwrap().hash);
+        let moved = json!({"displayName": "P", "settings": old["settings"].clone(), "list": [1, 2, null]});
+        assert_ne!(a.hash, normalize("configurationPolicies", &moved).unwrap().hash);
+        let mut valued = new.clone();
+        valued["description"] = json!("now set");
+        assert_ne!(a.hash, normalize("configurationPolicies", &valued).unwrap().hash);
     }
 
     #[test]

@@ -23,7 +23,240 @@ pub enum RootShape {
     Object,
     /// A JSON array of objects (e.g. ADMX definition values).
     RecordArray,
+    /// Either: the policy object, or the array of its records that some
+    /// exporters write instead (ADMX: the policy with `definitionValues`,
+    /// or the definition values alone).
+    ObjectOrRecordArray,
 }
+
+/// Declared types: the type each property is declared with in Microsoft
+/// Graph's metadata (`$metadata`, beta), by property name within a policy
+/// type. OData writes `@odata.type` only where a value's type is derived
+/// from its declared type, so the Intune portal's export and several backup
+/// tools leave it out where it would name the declared type, while a Graph
+/// GET writes it everywhere. The normalizer therefore drops an
+/// `@odata.type` that names the declared type of where it stands; a derived
+/// type is a real difference and stays. Names are without the leading `#`.
+pub type DeclaredTypes = &'static [(&'static str, &'static str)];
+
+/// The settings catalog (deviceManagementConfiguration* in Graph beta):
+/// setting, instance and value types, and template references.
+pub const SETTINGS_CATALOG_DECLARED: DeclaredTypes = &[
+    ("settings", "microsoft.graph.deviceManagementConfigurationSetting"),
+    (
+        "settingInstance",
+        "microsoft.graph.deviceManagementConfigurationSettingInstance",
+    ),
+    (
+        "children",
+        "microsoft.graph.deviceManagementConfigurationSettingInstance",
+    ),
+    (
+        "choiceSettingValue",
+        "microsoft.graph.deviceManagementConfigurationChoiceSettingValue",
+    ),
+    (
+        "choiceSettingCollectionValue",
+        "microsoft.graph.deviceManagementConfigurationChoiceSettingValue",
+    ),
+    (
+        "groupSettingValue",
+        "microsoft.graph.deviceManagementConfigurationGroupSettingValue",
+    ),
+    (
+        "groupSettingCollectionValue",
+        "microsoft.graph.deviceManagementConfigurationGroupSettingValue",
+    ),
+    (
+        "simpleSettingValue",
+        "microsoft.graph.deviceManagementConfigurationSimpleSettingValue",
+    ),
+    (
+        "simpleSettingCollectionValue",
+        "microsoft.graph.deviceManagementConfigurationSimpleSettingValue",
+    ),
+    (
+        "settingInstanceTemplateReference",
+        "microsoft.graph.deviceManagementConfigurationSettingInstanceTemplateReference",
+    ),
+    (
+        "settingValueTemplateReference",
+        "microsoft.graph.deviceManagementConfigurationSettingValueTemplateReference",
+    ),
+    (
+        "templateReference",
+        "microsoft.graph.deviceManagementConfigurationPolicyTemplateReference",
+    ),
+];
+
+/// Compliance policies (deviceCompliancePolicy and its scheduled actions).
+pub const DEVICE_COMPLIANCE_DECLARED: DeclaredTypes = &[
+    (
+        "scheduledActionsForRule",
+        "microsoft.graph.deviceComplianceScheduledActionForRule",
+    ),
+    (
+        "scheduledActionConfigurations",
+        "microsoft.graph.deviceComplianceActionItem",
+    ),
+    (
+        "validOperatingSystemBuildRanges",
+        "microsoft.graph.operatingSystemVersionRange",
+    ),
+    (
+        "deviceCompliancePolicyScript",
+        "microsoft.graph.deviceCompliancePolicyScript",
+    ),
+];
+
+/// Settings-catalog compliance (deviceManagementCompliancePolicy): the
+/// settings catalog's types, and scheduled actions of its own types.
+pub const SETTINGS_COMPLIANCE_DECLARED: DeclaredTypes = &[
+    (
+        "scheduledActionsForRule",
+        "microsoft.graph.deviceManagementComplianceScheduledActionForRule",
+    ),
+    (
+        "scheduledActionConfigurations",
+        "microsoft.graph.deviceManagementComplianceActionItem",
+    ),
+];
+
+/// Device configurations: OMA settings and the complex properties of the
+/// Windows profiles whose declared type is abstract or a base type.
+pub const DEVICE_CONFIGURATION_DECLARED: DeclaredTypes = &[
+    ("omaSettings", "microsoft.graph.omaSetting"),
+    ("edgeSearchEngine", "microsoft.graph.edgeSearchEngineBase"),
+    (
+        "edgeHomeButtonConfiguration",
+        "microsoft.graph.edgeHomeButtonConfiguration",
+    ),
+    ("firewallRules", "microsoft.graph.windowsFirewallRule"),
+    (
+        "firewallProfileDomain",
+        "microsoft.graph.windowsFirewallNetworkProfile",
+    ),
+    (
+        "firewallProfilePrivate",
+        "microsoft.graph.windowsFirewallNetworkProfile",
+    ),
+    (
+        "firewallProfilePublic",
+        "microsoft.graph.windowsFirewallNetworkProfile",
+    ),
+    (
+        "defenderDetectedMalwareActions",
+        "microsoft.graph.defenderDetectedMalwareActions",
+    ),
+    (
+        "bitLockerSystemDrivePolicy",
+        "microsoft.graph.bitLockerSystemDrivePolicy",
+    ),
+    (
+        "bitLockerFixedDrivePolicy",
+        "microsoft.graph.bitLockerFixedDrivePolicy",
+    ),
+    (
+        "bitLockerRemovableDrivePolicy",
+        "microsoft.graph.bitLockerRemovableDrivePolicy",
+    ),
+    ("recoveryOptions", "microsoft.graph.bitLockerRecoveryOptions"),
+    (
+        "networkProxyServer",
+        "microsoft.graph.windows10NetworkProxyServer",
+    ),
+];
+
+/// App protection and app configuration: targeted apps and key-value pairs.
+pub const MANAGED_APP_DECLARED: DeclaredTypes = &[
+    ("apps", "microsoft.graph.managedMobileApp"),
+    ("mobileAppIdentifier", "microsoft.graph.mobileAppIdentifier"),
+    ("approvedKeyboards", "microsoft.graph.keyValuePair"),
+    ("exemptedAppProtocols", "microsoft.graph.keyValuePair"),
+    ("exemptedAppPackages", "microsoft.graph.keyValuePair"),
+    ("customSettings", "microsoft.graph.keyValuePair"),
+];
+
+/// Endpoint-security intents: setting instances (an abstract base).
+pub const INTENT_DECLARED: DeclaredTypes = &[
+    ("settingsDelta", "microsoft.graph.deviceManagementSettingInstance"),
+    ("settings", "microsoft.graph.deviceManagementSettingInstance"),
+];
+
+/// ADMX: definition values (also the root records of a record-array
+/// export) and their presentation values (an abstract base).
+pub const GROUP_POLICY_DECLARED: DeclaredTypes = &[
+    ("", "microsoft.graph.groupPolicyDefinitionValue"),
+    (
+        "definitionValues",
+        "microsoft.graph.groupPolicyDefinitionValue",
+    ),
+    (
+        "presentationValues",
+        "microsoft.graph.groupPolicyPresentationValue",
+    ),
+    ("definition", "microsoft.graph.groupPolicyDefinition"),
+    ("presentation", "microsoft.graph.groupPolicyPresentation"),
+];
+
+pub const ENROLLMENT_DECLARED: DeclaredTypes = &[
+    (
+        "platformRestriction",
+        "microsoft.graph.deviceEnrollmentPlatformRestriction",
+    ),
+    (
+        "windowsRestriction",
+        "microsoft.graph.deviceEnrollmentPlatformRestriction",
+    ),
+    (
+        "windowsMobileRestriction",
+        "microsoft.graph.deviceEnrollmentPlatformRestriction",
+    ),
+    (
+        "iosRestriction",
+        "microsoft.graph.deviceEnrollmentPlatformRestriction",
+    ),
+    (
+        "androidRestriction",
+        "microsoft.graph.deviceEnrollmentPlatformRestriction",
+    ),
+    (
+        "androidForWorkRestriction",
+        "microsoft.graph.deviceEnrollmentPlatformRestriction",
+    ),
+    (
+        "macOSRestriction",
+        "microsoft.graph.deviceEnrollmentPlatformRestriction",
+    ),
+];
+
+pub const AUTOPILOT_DECLARED: DeclaredTypes = &[
+    (
+        "outOfBoxExperienceSettings",
+        "microsoft.graph.outOfBoxExperienceSettings",
+    ),
+    (
+        "outOfBoxExperienceSetting",
+        "microsoft.graph.outOfBoxExperienceSetting",
+    ),
+    (
+        "enrollmentStatusScreenSettings",
+        "microsoft.graph.windowsEnrollmentStatusScreenSettings",
+    ),
+];
+
+pub const UPDATE_PROFILE_DECLARED: DeclaredTypes = &[
+    ("rolloutSettings", "microsoft.graph.windowsUpdateRolloutSettings"),
+    (
+        "expeditedUpdateSettings",
+        "microsoft.graph.expeditedWindowsQualityUpdateSettings",
+    ),
+];
+
+pub const NOTIFICATION_TEMPLATE_DECLARED: DeclaredTypes = &[(
+    "localizedNotificationMessages",
+    "microsoft.graph.localizedNotificationMessage",
+)];
 
 #[derive(Debug)]
 pub struct PolicyTypeRule {
@@ -39,6 +272,13 @@ pub struct PolicyTypeRule {
     pub secret_fields: &'static [&'static str],
     /// Keys whose string values arrive as "true"/"false" and mean booleans.
     pub boolean_strings: &'static [&'static str],
+    /// The declared type of the collection's members (the entity type of
+    /// the entity set), without the leading `#`: an `@odata.type` at the
+    /// root that names it is the same as none.
+    pub root_type: &'static str,
+    /// Declared types of properties, by name; the first table that names a
+    /// property wins.
+    pub declared_types: &'static [DeclaredTypes],
 }
 
 /// Volatile at the top of every payload: identity, timestamps, counters and
@@ -89,11 +329,20 @@ pub const SET_KEYS: &[(&str, &str)] = &[
     ("", "definition@odata.bind"),
 ];
 
+/// Arrays of keyless records that hold one logical setting each, in the
+/// settings catalog: a group collection's group values and a choice
+/// collection's values. Their elements have no key of their own, so a diff
+/// pairs the elements that are not equal on both sides in order and walks
+/// into each pair, naming a changed sub-setting by its own
+/// `settingDefinitionId` chain (`groupSettingCollectionValue[0].children[x]`)
+/// instead of reporting the whole group removed and added.
+pub const PAIRED_RECORDS: &[&str] = &["groupSettingCollectionValue", "choiceSettingCollectionValue"];
+
 /// Text whose surrounding whitespace is not meaningful (real exports carry
 /// trailing-space-only display-name edits).
 pub const TRIMMED_TEXT: &[&str] = &["displayName", "name", "description"];
 
-const fn object(name: &'static str) -> PolicyTypeRule {
+const fn object(name: &'static str, root_type: &'static str) -> PolicyTypeRule {
     PolicyTypeRule {
         name,
         foundation: false,
@@ -101,20 +350,44 @@ const fn object(name: &'static str) -> PolicyTypeRule {
         extra_volatile_top_level: &[],
         secret_fields: &[],
         boolean_strings: &[],
+        root_type,
+        declared_types: &[],
     }
 }
 
-const fn foundation(name: &'static str) -> PolicyTypeRule {
+const fn foundation(name: &'static str, root_type: &'static str) -> PolicyTypeRule {
     PolicyTypeRule {
         foundation: true,
-        ..object(name)
+        ..object(name, root_type)
     }
 }
 
-/// Every supported type. Names are Microsoft Graph collection names.
+/// Every supported type. Names are Microsoft Graph collection names; root
+/// types are the entity types of those collections in Graph's metadata.
 pub static SUPPORTED: &[PolicyTypeRule] = &[
-    object("configurationPolicies"),
-    object("deviceCompliancePolicies"),
+    PolicyTypeRule {
+        declared_types: &[SETTINGS_CATALOG_DECLARED],
+        ..object(
+            "configurationPolicies",
+            "microsoft.graph.deviceManagementConfigurationPolicy",
+        )
+    },
+    PolicyTypeRule {
+        // Settings-catalog compliance (IntuneManagement's
+        // `CompliancePoliciesV2`).
+        declared_types: &[SETTINGS_COMPLIANCE_DECLARED, SETTINGS_CATALOG_DECLARED],
+        ..object(
+            "compliancePolicies",
+            "microsoft.graph.deviceManagementCompliancePolicy",
+        )
+    },
+    PolicyTypeRule {
+        declared_types: &[DEVICE_COMPLIANCE_DECLARED],
+        ..object(
+            "deviceCompliancePolicies",
+            "microsoft.graph.deviceCompliancePolicy",
+        )
+    },
     PolicyTypeRule {
         // Wi-Fi, VPN and e-mail profiles carry shared keys and passwords.
         secret_fields: &[
@@ -123,40 +396,117 @@ pub static SUPPORTED: &[PolicyTypeRule] = &[
             "password",
             "sharedSecret",
         ],
-        ..object("deviceConfigurations")
+        declared_types: &[DEVICE_CONFIGURATION_DECLARED],
+        ..object("deviceConfigurations", "microsoft.graph.deviceConfiguration")
     },
-    object("deviceManagementIntents"),
     PolicyTypeRule {
-        root: RootShape::RecordArray,
+        declared_types: &[INTENT_DECLARED],
+        ..object(
+            "deviceManagementIntents",
+            "microsoft.graph.deviceManagementIntent",
+        )
+    },
+    PolicyTypeRule {
+        root: RootShape::ObjectOrRecordArray,
         boolean_strings: &["enabled"],
-        ..object("groupPolicyConfigurations")
+        declared_types: &[GROUP_POLICY_DECLARED],
+        ..object(
+            "groupPolicyConfigurations",
+            "microsoft.graph.groupPolicyConfiguration",
+        )
     },
     PolicyTypeRule {
         // Derived from `apps`; also an ETag-like `version` string.
         extra_volatile_top_level: &["deployedAppCount"],
-        ..object("managedAppPolicies")
+        declared_types: &[MANAGED_APP_DECLARED],
+        ..object("managedAppPolicies", "microsoft.graph.managedAppPolicy")
     },
-    object("deviceEnrollmentConfigurations"),
-    object("windowsAutopilotDeploymentProfiles"),
-    object("windowsFeatureUpdateProfiles"),
-    object("windowsQualityUpdateProfiles"),
-    foundation("roleScopeTags"),
-    foundation("assignmentFilters"),
-    foundation("notificationMessageTemplates"),
+    PolicyTypeRule {
+        declared_types: &[MANAGED_APP_DECLARED],
+        ..object(
+            "mobileAppConfigurations",
+            "microsoft.graph.managedDeviceMobileAppConfiguration",
+        )
+    },
+    PolicyTypeRule {
+        extra_volatile_top_level: &["deployedAppCount"],
+        declared_types: &[MANAGED_APP_DECLARED],
+        ..object(
+            "targetedManagedAppConfigurations",
+            "microsoft.graph.targetedManagedAppConfiguration",
+        )
+    },
+    PolicyTypeRule {
+        declared_types: &[ENROLLMENT_DECLARED],
+        ..object(
+            "deviceEnrollmentConfigurations",
+            "microsoft.graph.deviceEnrollmentConfiguration",
+        )
+    },
+    PolicyTypeRule {
+        declared_types: &[AUTOPILOT_DECLARED],
+        ..object(
+            "windowsAutopilotDeploymentProfiles",
+            "microsoft.graph.windowsAutopilotDeploymentProfile",
+        )
+    },
+    // Apple automated device enrollment profiles (depOnboardingSettings).
+    object("enrollmentProfiles", "microsoft.graph.enrollmentProfile"),
+    PolicyTypeRule {
+        declared_types: &[UPDATE_PROFILE_DECLARED],
+        ..object(
+            "windowsFeatureUpdateProfiles",
+            "microsoft.graph.windowsFeatureUpdateProfile",
+        )
+    },
+    PolicyTypeRule {
+        declared_types: &[UPDATE_PROFILE_DECLARED],
+        ..object(
+            "windowsQualityUpdateProfiles",
+            "microsoft.graph.windowsQualityUpdateProfile",
+        )
+    },
+    object(
+        "windowsDriverUpdateProfiles",
+        "microsoft.graph.windowsDriverUpdateProfile",
+    ),
+    object(
+        "deviceManagementScripts",
+        "microsoft.graph.deviceManagementScript",
+    ),
+    object("deviceShellScripts", "microsoft.graph.deviceShellScript"),
+    object(
+        "deviceCustomAttributeShellScripts",
+        "microsoft.graph.deviceCustomAttributeShellScript",
+    ),
+    object("deviceHealthScripts", "microsoft.graph.deviceHealthScript"),
+    foundation("roleScopeTags", "microsoft.graph.roleScopeTag"),
+    foundation(
+        "assignmentFilters",
+        "microsoft.graph.deviceAndAppManagementAssignmentFilter",
+    ),
+    PolicyTypeRule {
+        declared_types: &[NOTIFICATION_TEMPLATE_DECLARED],
+        ..foundation(
+            "notificationMessageTemplates",
+            "microsoft.graph.notificationMessageTemplate",
+        )
+    },
 ];
 
 /// The rule for a type nobody registered: plain object rules, not foundation.
-pub static DEFAULT_RULE: PolicyTypeRule = object("*");
+pub static DEFAULT_RULE: PolicyTypeRule = object("*", "");
 
 /// The rule for `policy_type`, and whether it is a known type.
 /// Whether `document` has the shape an export of `policy_type` has: an
 /// object, or for record-array types an array of objects.
 pub fn root_matches(policy_type: &str, document: &serde_json::Value) -> bool {
     match (rule_for(policy_type).0.root, document) {
-        (RootShape::Object, serde_json::Value::Object(_)) => true,
-        (RootShape::RecordArray, serde_json::Value::Array(items)) => {
-            items.iter().all(serde_json::Value::is_object)
-        }
+        (RootShape::Object | RootShape::ObjectOrRecordArray, serde_json::Value::Object(_)) => true,
+        (
+            RootShape::RecordArray | RootShape::ObjectOrRecordArray,
+            serde_json::Value::Array(items),
+        ) => items.iter().all(serde_json::Value::is_object),
         _ => false,
     }
 }
@@ -187,6 +537,40 @@ pub fn foundation_types() -> Vec<&'static str> {
         .filter(|r| r.foundation)
         .map(|r| r.name)
         .collect()
+}
+
+/// An OData type name without its leading `#` (`#microsoft.graph.x` and
+/// `microsoft.graph.x` name the same type; Graph's own examples write both).
+pub fn odata_type_name(annotation: &str) -> &str {
+    annotation.strip_prefix('#').unwrap_or(annotation)
+}
+
+impl PolicyTypeRule {
+    /// The declared type of the value of `property` (`""` for the root
+    /// records of a record-array payload), when the registry knows it.
+    pub fn declared_type(&self, property: &str) -> Option<&'static str> {
+        self.declared_types
+            .iter()
+            .find_map(|table| table.iter().find(|(p, _)| *p == property))
+            .map(|(_, t)| *t)
+    }
+
+    /// Whether an `@odata.type` annotation says no more than the declared
+    /// type, `declared`, of where it stands.
+    pub fn is_declared(annotation: &str, declared: Option<&str>) -> bool {
+        declared.is_some_and(|d| !d.is_empty() && odata_type_name(annotation) == d)
+    }
+
+    /// The root object's `@odata.type` as it counts: `None` when it is
+    /// absent or names the collection's declared type, otherwise the type
+    /// written with its `#`.
+    pub fn root_odata_type(&self, annotation: Option<&str>) -> Option<String> {
+        let annotation = annotation?.trim();
+        if annotation.is_empty() || Self::is_declared(annotation, Some(self.root_type)) {
+            return None;
+        }
+        Some(format!("#{}", odata_type_name(annotation)))
+    }
 }
 
 pub fn set_key(array_name: &str) -> Option<&'static str> {

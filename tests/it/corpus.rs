@@ -228,7 +228,12 @@ fn real_top_level_changes(policy_type: &str, a: &Value, b: &Value) -> BTreeSet<S
                 && !registry::is_odata_annotation(k)
         })
         .filter(|k| {
-            let (va, vb) = (ma.get(*k), mb.get(*k));
+            // A null member is an absent one (Graph adds nullable
+            // properties in new releases).
+            let (va, vb) = (
+                ma.get(*k).filter(|v| !v.is_null()),
+                mb.get(*k).filter(|v| !v.is_null()),
+            );
             if TRIMMED_TEXT.contains(&k.as_str()) {
                 va.and_then(Value::as_str).map(str::trim)
                     != vb.and_then(Value::as_str).map(str::trim)
@@ -389,4 +394,149 @@ fn normalized_content_holds_no_tenant_identifiers() {
         checked >= 9,
         "the corpus has payloads with assignments ({checked})"
     );
+}
+
+/// Removes every `@odata.type` that names the declared type of where it
+/// stands, as the Intune portal's export and several backup tools write
+/// them; returns how many it removed.
+fn strip_declared(rule: &registry::PolicyTypeRule, value: &mut Value, declared: Option<&str>) -> usize {
+    let mut removed = 0;
+    match value {
+        Value::Object(map) => {
+            if map
+                .get("@odata.type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| registry::PolicyTypeRule::is_declared(t, declared))
+            {
+                map.remove("@odata.type");
+                removed += 1;
+            }
+            for (key, v) in map.iter_mut() {
+                removed += strip_declared(rule, v, rule.declared_type(key));
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                removed += strip_declared(rule, item, declared);
+            }
+        }
+        _ => {}
+    }
+    removed
+}
+
+/// Adds a null member to every object, as a later Graph release does with
+/// a new nullable property.
+fn add_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for v in map.values_mut() {
+                add_nulls(v);
+            }
+            map.insert("auditRuleInformation".into(), Value::Null);
+            map.insert("zzAddedInALaterRelease".into(), Value::Null);
+        }
+        Value::Array(items) => items.iter_mut().for_each(add_nulls),
+        _ => {}
+    }
+}
+
+fn utf16le_with_bom(text: &str) -> Vec<u8> {
+    [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect()
+}
+
+/// Replaces the first `@odata.type` that is not a declared type (a
+/// derived type) with another derived type; false when there is none.
+fn change_first_derived(rule: &registry::PolicyTypeRule, value: &mut Value, declared: Option<&str>) -> bool {
+    match value {
+        Value::Object(map) => {
+            if let Some(t) = map.get_mut("@odata.type")
+                && t.as_str().is_some_and(|t| !registry::PolicyTypeRule::is_declared(t, declared))
+            {
+                *t = Value::String("#microsoft.graph.someOtherDerivedType".into());
+                return true;
+            }
+            map.iter_mut()
+                .any(|(key, v)| change_first_derived(rule, v, rule.declared_type(key)))
+        }
+        Value::Array(items) => items.iter_mut().any(|i| change_first_derived(rule, i, declared)),
+        _ => false,
+    }
+}
+
+/// Every export, written as another exporter writes it: declared types left
+/// out, null members added (a later Graph release), re-encoded as UTF-16 LE
+/// with a BOM, and every combination of these, hashes the same. A derived
+/// type changed, or a null set to a value, changes the hash.
+#[test]
+fn other_exporters_forms_of_every_export_hash_the_same() {
+    let mut stripped_total = 0;
+    let mut stripped_settings_catalog = 0;
+    for (policy_type, path) in corpus_files() {
+        let (rule, _) = registry::rule_for(&policy_type);
+        let raw = std::fs::read(&path).expect("read");
+        let original = parse(&raw);
+        let reference = normalize(&policy_type, &original).expect("normalizes").hash;
+        let root_declared = match &original {
+            Value::Array(_) => rule.declared_type(""),
+            _ => Some(rule.root_type),
+        };
+        for variant in 1..8u8 {
+            let mut value = original.clone();
+            if variant & 1 != 0 {
+                let n = strip_declared(rule, &mut value, root_declared);
+                stripped_total += n;
+                if policy_type == "configurationPolicies" {
+                    stripped_settings_catalog += n;
+                }
+            }
+            if variant & 2 != 0 {
+                add_nulls(&mut value);
+            }
+            if variant & 4 != 0 {
+                let bytes = utf16le_with_bom(&serde_json::to_string_pretty(&value).expect("json"));
+                let text = drift_engine::import::decode_text(&bytes).expect("UTF-16 LE with a BOM reads");
+                value = serde_json::from_str(&text).expect("valid JSON");
+            }
+            let hash = normalize(&policy_type, &value).expect("variant normalizes").hash;
+            assert_eq!(hash, reference, "{} variant {variant:03b}", path.display());
+        }
+
+        let mut derived = original.clone();
+        assert!(
+            change_first_derived(rule, &mut derived, root_declared),
+            "{}: every export has a derived type",
+            path.display()
+        );
+        assert_ne!(
+            normalize(&policy_type, &derived).expect("normalizes").hash,
+            reference,
+            "{}: a derived type is content",
+            path.display()
+        );
+
+        let mut valued = original.clone();
+        add_nulls(&mut valued);
+        match &mut valued {
+            Value::Object(map) => map.insert("zzAddedInALaterRelease".into(), Value::Bool(true)),
+            Value::Array(items) => items[0]
+                .as_object_mut()
+                .expect("records")
+                .insert("zzAddedInALaterRelease".into(), Value::Bool(true)),
+            _ => unreachable!("exports are objects or arrays"),
+        };
+        assert_ne!(
+            normalize(&policy_type, &valued).expect("normalizes").hash,
+            reference,
+            "{}: a null that became a value is a change",
+            path.display()
+        );
+    }
+    // The corpus really writes declared types (on every `settings[]`
+    // element of the Graph-exported settings catalogs, for one).
+    assert!(stripped_settings_catalog > 100, "{stripped_settings_catalog}");
+    assert!(stripped_total >= stripped_settings_catalog);
 }
