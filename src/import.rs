@@ -168,7 +168,7 @@ pub async fn record_exports(
             .iter()
             .filter(|e| !is_failed(&e.policy_type))
             .map(|e| {
-                let mut fields = meta::contract_fields(&e.content);
+                let mut fields = meta::contract_fields(&e.policy_type, &e.content);
                 fields
                     .entry("displayName")
                     .or_insert_with(|| Value::String(e.display_name.clone()));
@@ -211,6 +211,34 @@ pub async fn record_exports(
     Ok(report)
 }
 
+/// An export's text: UTF-8 with or without a byte-order mark, or UTF-16 LE
+/// or BE with one (Windows PowerShell writes UTF-16 LE with a BOM, and a
+/// backup repository flips between the two over its history). Anything
+/// else is refused with what it looks like.
+pub fn decode_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, String> {
+    if bytes.starts_with(&[0xFF, 0xFE, 0, 0]) || bytes.starts_with(&[0, 0, 0xFE, 0xFF]) {
+        return Err(
+            "UTF-32 text, which import does not read; save it as UTF-8 or UTF-16 with a byte-order mark"
+                .into(),
+        );
+    }
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(bytes) {
+        return encoding
+            .decode_without_bom_handling_and_without_replacement(&bytes[bom..])
+            .ok_or_else(|| format!("not valid {} text after its byte-order mark", encoding.name()));
+    }
+    // ASCII JSON in UTF-16 has a NUL in every other byte, which is valid
+    // UTF-8 but never valid JSON text.
+    let nuls = bytes.iter().filter(|b| **b == 0).count();
+    if nuls * 3 >= bytes.len() && nuls > 0 {
+        return Err("not UTF-8 text: it looks like UTF-16 without a byte-order mark, which cannot be told apart safely; save it with a BOM or as UTF-8".into());
+    }
+    std::str::from_utf8(bytes).map(std::borrow::Cow::Borrowed).map_err(|_| {
+        "not UTF-8 text, and no UTF-16 byte-order mark (a legacy code page?); save it as UTF-8"
+            .into()
+    })
+}
+
 /// A file left out, with the type it was meant for when that is known.
 struct Skipped {
     policy_type: Option<String>,
@@ -244,8 +272,8 @@ pub fn parse_export(
 ) -> Result<Export, String> {
     let path = relative;
     let policy_type = policy_type_for(root_name, relative, flag)?;
-    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
-    let content: Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
+    let text = decode_text(bytes)?;
+    let content: Value = serde_json::from_str(&text)
         .map_err(|e| format!("not valid JSON: {e}"))?;
     if !registry::root_matches(&policy_type, &content) {
         return Err(format!(

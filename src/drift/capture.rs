@@ -212,6 +212,7 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
             let subject_key = key_of(profile.subject_match, subject);
             if !seen_keys.insert((subject.policy_type.clone(), subject_key.clone())) {
                 warnings.push(EvidenceWarning {
+                    code: None,
                     policy_type: subject.policy_type.clone(),
                     external_id: Some(subject.external_id.clone()),
                     reason: format!(

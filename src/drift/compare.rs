@@ -442,6 +442,7 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
         );
         if current_by_key.contains_key(&key) {
             warnings.push(EvidenceWarning {
+                code: None,
                 policy_type: subject.policy_type.clone(),
                 external_id: Some(subject.external_id.clone()),
                 reason: format!(

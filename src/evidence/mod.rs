@@ -68,5 +68,8 @@ pub struct Evidence {
 pub struct EvidenceWarning {
     pub policy_type: String,
     pub external_id: Option<String>,
+    /// A stable code for warnings that scripts act on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     pub reason: String,
 }

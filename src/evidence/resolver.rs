@@ -429,6 +429,7 @@ async fn content_evidence<'a, C: ConnectionTrait>(
         .map(|((policy_type, external_id), latest)| {
             if let (Some((captured_at, id)), false) = (latest.newest, latest.newest_normalized) {
                 warnings.push(EvidenceWarning {
+                    code: None,
                     policy_type: policy_type.to_owned(),
                     external_id: Some(external_id.to_owned()),
                     reason: format!(

@@ -64,6 +64,9 @@ pub struct PolicyTypeCoverage {
 pub struct EvidenceWarning {
     pub policy_type: String,
     pub external_id: Option<String>,
+    /// A stable code where the warning has one, such as
+    /// `empty_listing_unconfirmed`.
+    pub code: Option<String>,
     pub reason: String,
 }
 
@@ -182,6 +185,7 @@ fn warnings_of(section: &Value) -> Vec<EvidenceWarning> {
         .map(|w| EvidenceWarning {
             policy_type: w.policy_type,
             external_id: w.external_id,
+            code: w.code,
             reason: w.reason,
         })
         .collect()
@@ -456,6 +460,7 @@ impl OperationRun {
             .map(|w| EvidenceWarning {
                 policy_type: w.policy_type,
                 external_id: w.external_id,
+                code: w.code,
                 reason: w.reason,
             })
             .collect()
