@@ -529,7 +529,13 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
                             "change_type": change.as_str(),
                             "baseline": side_json(&base),
                             "current": side_json(&cur),
-                            "subject": {"external_id": present.map(|s| s.external_id.clone())},
+                            // The key the subject was matched on names
+                            // it when it is missing here: under
+                            // EXTERNAL_ID matching that key is its id.
+                            "subject": {"external_id": present
+                                .map(|s| s.external_id.clone())
+                                .or_else(|| (profile.subject_match == SubjectMatch::ExternalId)
+                                    .then(|| key.1.clone()))},
                         }),
                     });
                 }

@@ -728,6 +728,25 @@ async fn capture_modes_and_display_name_matching() {
         "{findings:?}"
     );
 
+    // A policy gone from the target: matched by name, it has no id to
+    // show, and its key and the baseline's display name name it.
+    s.sync(&s.target, &current[..1], &[]).await;
+    s.compare().await;
+    let findings = s.findings(json!({"status": ["OPEN"]})).await;
+    let missing = findings
+        .iter()
+        .find(|f| f["findingType"] == "MISSING_POLICY")
+        .unwrap_or_else(|| panic!("a missing finding: {findings:?}"));
+    let name = b["displayName"].as_str().expect("a name").trim();
+    assert_eq!(missing["subject"]["externalId"], Value::Null);
+    assert_eq!(missing["subject"]["displayName"], name);
+    assert!(
+        missing["subject"]["subjectKey"]
+            .as_str()
+            .is_some_and(|k| k.ends_with(&format!("|{name}"))),
+        "{missing}"
+    );
+
     // META_ONLY: the snapshot holds meta hashes only.
     s.app
         .gql_ok(

@@ -78,7 +78,9 @@ pub struct SettingChanges {
 #[derive(SimpleObject)]
 pub struct Subject {
     pub policy_type: String,
-    /// The policy's id in this tenant; null when it is missing here.
+    /// The policy's id: in this tenant, or for a missing policy its id in
+    /// the baseline when subjects match by external id. Null for a missing
+    /// policy matched by display name (its key still names it).
     pub external_id: Option<String>,
     pub display_name: String,
     /// The key matching it to the baseline (external id or type|name).
