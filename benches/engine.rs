@@ -504,7 +504,10 @@ async fn record_tenant(
     for i in 0..size {
         let (policy_type, external_id, display_name, content) = document(fx, i, drifted(i));
         items.push(InventoryItemInput {
-            meta: Value::Object(drift_engine::evidence::meta::contract_fields(&content)),
+            meta: Value::Object(drift_engine::evidence::meta::contract_fields(
+                &policy_type,
+                &content,
+            )),
             policy_type,
             external_id,
             display_name,
@@ -520,9 +523,12 @@ async fn record_tenant(
                 succeeded: true,
                 item_count: None,
                 error: None,
+                confirm_empty: false,
             })
             .collect(),
         items,
+        warnings: Vec::new(),
+        guard: Default::default(),
     };
     ingest::record_inventory_sync(&fx.db, None, tenant, sync)
         .await
@@ -847,6 +853,7 @@ async fn findings_page(
     let schema = build_schema(
         metered_db.clone(),
         GraphqlLimits::default(),
+        Default::default(),
         worker::RunNotifier::default(),
     );
     let viewer = Viewer::load(&metered_db, user, None).await?;

@@ -23,6 +23,8 @@ pub struct Config {
     pub max_response_bytes: usize,
     pub ws_init_timeout: std::time::Duration,
     pub limits: GraphqlLimits,
+    /// When a shrunk inventory listing is believed (`--listing-drop-share`).
+    pub listing: crate::evidence::ingest::ListingGuard,
     pub workers: crate::runs::worker::WorkerSettings,
 }
 
@@ -62,6 +64,7 @@ impl Config {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             ws_init_timeout: std::time::Duration::from_secs(10),
             limits: GraphqlLimits::default(),
+            listing: crate::evidence::ingest::ListingGuard::default(),
             workers: crate::runs::worker::WorkerSettings::default(),
         }
     }

@@ -588,6 +588,7 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
         .filter_map(|(t, c)| match c {
             TypeCoverage::Covered(_) => None,
             TypeCoverage::Failed(run_id) => Some(json!({"policy_type": t, "reason": "latest_inventory_sync_failed", "inventory_sync_run_id": run_id})),
+            TypeCoverage::Unconfirmed(run_id, code) => Some(json!({"policy_type": t, "reason": code, "inventory_sync_run_id": run_id})),
             TypeCoverage::NeverSynced => Some(json!({"policy_type": t, "reason": "never_synced"})),
         })
         .collect();
@@ -596,7 +597,23 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
     // listed as uncovered but is not a failure of this run.
     let sync_failed = coverage
         .values()
-        .any(|c| matches!(c, TypeCoverage::Failed(_)));
+        .any(|c| matches!(c, TypeCoverage::Failed(_) | TypeCoverage::Unconfirmed(..)));
+    // A listing nobody confirmed yet is no deletion: say why the type is
+    // not compared, ahead of the per-subject warnings that may be cut.
+    let mut unconfirmed = Vec::new();
+    for (t, c) in &coverage {
+        if let TypeCoverage::Unconfirmed(run_id, code) = c {
+            unconfirmed.push(EvidenceWarning {
+                policy_type: t.clone(),
+                external_id: None,
+                code: Some(code.clone()),
+                reason: format!(
+                    "inventory sync {run_id} listed this type empty or much shorter than its last full listing, and no second sync confirmed it; the type was not compared and its findings keep their state"
+                ),
+            });
+        }
+    }
+    warnings.splice(0..0, unconfirmed);
     let outcome = if sync_failed {
         RunOutcome::PartiallySucceeded
     } else {

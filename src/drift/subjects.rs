@@ -64,6 +64,10 @@ pub enum TypeCoverage {
     Covered(i64),
     /// The latest sync that reported the type failed (run id).
     Failed(i64),
+    /// The latest sync listed the type empty, or much shorter than its
+    /// last full listing, and no second sync has confirmed it yet (run id,
+    /// warning code).
+    Unconfirmed(i64, String),
     /// No recent sync reported the type.
     NeverSynced,
 }
@@ -87,16 +91,21 @@ pub async fn inventory_coverage<C: ConnectionTrait>(
     let mut out = BTreeMap::new();
     for policy_type in policy_types {
         let found = runs.iter().find_map(|(id, context)| {
-            let status = context
+            let entry = context
                 .get("inventory_coverage")?
                 .get("policy_types")?
-                .get(policy_type)?
-                .get("status")?
-                .as_str()?;
-            Some(if status == "succeeded" {
-                TypeCoverage::Covered(*id)
-            } else {
-                TypeCoverage::Failed(*id)
+                .get(policy_type)?;
+            Some(match entry.get("status")?.as_str()? {
+                "succeeded" => TypeCoverage::Covered(*id),
+                "unconfirmed" => TypeCoverage::Unconfirmed(
+                    *id,
+                    entry
+                        .get("reason_code")
+                        .and_then(Value::as_str)
+                        .unwrap_or(crate::evidence::ingest::EMPTY_LISTING_UNCONFIRMED)
+                        .to_owned(),
+                ),
+                _ => TypeCoverage::Failed(*id),
             })
         });
         out.insert(

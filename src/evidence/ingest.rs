@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    ExprTrait, QueryFilter, QuerySelect, Set, Statement, TransactionTrait,
+    ExprTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
 };
 use serde_json::{Value, json};
 
@@ -41,6 +41,9 @@ pub struct PolicyTypeStatus {
     /// so that a truncated listing is never taken as a full one.
     pub item_count: Option<u64>,
     pub error: Option<String>,
+    /// The collector vouches that an empty or much shorter listing is
+    /// real, so it is taken as a full listing at once.
+    pub confirm_empty: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -56,6 +59,118 @@ pub struct InventorySync {
     pub observed_at: DateTime<Utc>,
     pub policy_types: Vec<PolicyTypeStatus>,
     pub items: Vec<InventoryItemInput>,
+    /// What the sender has to say about the listing (for example, that an
+    /// import keys subjects by path), kept with the run's warnings.
+    pub warnings: Vec<EvidenceWarning>,
+    pub guard: ListingGuard,
+}
+
+/// When a listing that says SUCCEEDED is not believed yet. Graph's `$batch`
+/// answers 200 with throttled sub-responses, and collectors lose pages, so
+/// a type that lists nothing where its last full listing had items, or
+/// that shrank by more than `max_drop_share`, is recorded as
+/// `unconfirmed`: its items stay as they were and compares leave it
+/// uncovered, until the next sync lists it so again (or the sender says
+/// `confirm_empty`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ListingGuard {
+    /// A share in [0, 1]; 1 turns the check off for shrunk listings (an
+    /// empty one is always checked).
+    pub max_drop_share: f64,
+}
+
+impl Default for ListingGuard {
+    fn default() -> Self {
+        Self {
+            max_drop_share: 0.5,
+        }
+    }
+}
+
+/// The warning codes of unconfirmed listings.
+pub const EMPTY_LISTING_UNCONFIRMED: &str = "empty_listing_unconfirmed";
+pub const LISTING_DROP_UNCONFIRMED: &str = "listing_drop_unconfirmed";
+
+/// How far back to look for a type's last full listing.
+const LISTING_LOOKBACK_RUNS: u64 = 200;
+
+/// What earlier syncs said about one type.
+#[derive(Debug, Default)]
+struct PreviousListing {
+    /// Items in the latest listing that was taken as full.
+    last_full_count: Option<u64>,
+    /// The status in the latest sync that reported the type.
+    last_status: Option<String>,
+}
+
+/// Per type, from the tenant's recent syncs, in one query.
+async fn previous_listings(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    types: &[&str],
+) -> Result<BTreeMap<String, PreviousListing>> {
+    let contexts: Vec<Value> = operation_run::Entity::find()
+        .select_only()
+        .column(operation_run::Column::Context)
+        .filter(operation_run::Column::TenantId.eq(tenant_id))
+        .filter(operation_run::Column::RunType.eq(RunType::InventorySync))
+        .order_by_desc(operation_run::Column::Id)
+        .limit(LISTING_LOOKBACK_RUNS)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut out = BTreeMap::new();
+    for policy_type in types {
+        let mut previous = PreviousListing::default();
+        for context in &contexts {
+            let Some(entry) = context
+                .get("inventory_coverage")
+                .and_then(|c| c.get("policy_types"))
+                .and_then(|t| t.get(*policy_type))
+            else {
+                continue;
+            };
+            let status = entry.get("status").and_then(Value::as_str).unwrap_or_default();
+            if previous.last_status.is_none() {
+                previous.last_status = Some(status.to_owned());
+            }
+            if status == "succeeded" {
+                previous.last_full_count = entry.get("item_count").and_then(Value::as_u64);
+                break;
+            }
+        }
+        out.insert((*policy_type).to_owned(), previous);
+    }
+    Ok(out)
+}
+
+/// Why a listing of `count` items is not believed yet, given the type's
+/// last full listing, or `None` when it is.
+fn unconfirmed_reason(
+    count: u64,
+    previous: &PreviousListing,
+    guard: ListingGuard,
+) -> Option<(&'static str, String)> {
+    let last = previous.last_full_count.filter(|n| *n > 0)?;
+    let code = if count == 0 {
+        EMPTY_LISTING_UNCONFIRMED
+    } else if guard.max_drop_share < 1.0
+        && (last.saturating_sub(count) as f64) > guard.max_drop_share * last as f64
+    {
+        LISTING_DROP_UNCONFIRMED
+    } else {
+        return None;
+    };
+    // The same listing twice in a row is believed.
+    if previous.last_status.as_deref() == Some("unconfirmed") {
+        return None;
+    }
+    Some((
+        code,
+        format!(
+            "the listing has {count} items where the last full listing had {last}; the type stays uncovered and its items as they were until another sync lists it so, or the collector sends confirmEmpty"
+        ),
+    ))
 }
 
 #[derive(Clone, Debug)]
@@ -281,26 +396,63 @@ pub async fn record_inventory_sync(
             .map(|i| (i.policy_type.as_str(), i.external_id.as_str())),
     )?;
 
+    // Listings that shrank to nothing, or by more than the guard allows,
+    // since the type's last full listing.
+    let checked: Vec<&str> = statuses
+        .values()
+        .filter(|s| s.succeeded && !s.confirm_empty)
+        .map(|s| s.policy_type.as_str())
+        .collect();
+    let previous = if checked.is_empty() {
+        BTreeMap::new()
+    } else {
+        previous_listings(db, tenant.id, &checked).await?
+    };
+    let unconfirmed: BTreeMap<&str, (&'static str, String)> = checked
+        .iter()
+        .filter_map(|t| {
+            let count = per_type.get(t).copied().unwrap_or(0);
+            let reason = unconfirmed_reason(count, previous.get(*t)?, sync.guard)?;
+            Some((*t, reason))
+        })
+        .collect();
+
     let succeeded: Vec<String> = statuses
         .values()
-        .filter(|s| s.succeeded)
+        .filter(|s| s.succeeded && !unconfirmed.contains_key(s.policy_type.as_str()))
         .map(|s| s.policy_type.clone())
         .collect();
-    let failed = statuses.len() - succeeded.len();
+    let failed = statuses.values().filter(|s| !s.succeeded).count();
     let coverage: serde_json::Map<String, Value> = statuses
         .iter()
         .map(|(name, s)| {
-            (
-                (*name).to_owned(),
-                json!({
-                    "status": if s.succeeded { "succeeded" } else { "failed" },
-                    "item_count": if s.succeeded { per_type.get(name).copied().unwrap_or(0) } else { 0 },
-                    "error": s.error.as_deref().map(|e| truncate(e, MAX_ERROR_LEN)),
-                }),
-            )
+            let status = match (s.succeeded, unconfirmed.get(name)) {
+                (false, _) => "failed",
+                (true, Some(_)) => "unconfirmed",
+                (true, None) => "succeeded",
+            };
+            let mut entry = json!({
+                "status": status,
+                "item_count": if s.succeeded { per_type.get(name).copied().unwrap_or(0) } else { 0 },
+                "error": s.error.as_deref().map(|e| truncate(e, MAX_ERROR_LEN)),
+            });
+            if let Some((code, _)) = unconfirmed.get(name) {
+                entry["reason_code"] = json!(code);
+                entry["last_full_item_count"] =
+                    json!(previous.get(*name).and_then(|p| p.last_full_count));
+            }
+            ((*name).to_owned(), entry)
         })
         .collect();
-    let warnings = unknown_type_warnings(statuses.keys().copied());
+    let mut warnings = unknown_type_warnings(statuses.keys().copied());
+    warnings.extend(unconfirmed.iter().map(|(t, (code, reason))| EvidenceWarning {
+        policy_type: (*t).to_owned(),
+        external_id: None,
+        code: Some((*code).to_owned()),
+        reason: reason.clone(),
+    }));
+    warnings.extend(sync.warnings.iter().cloned());
+    warnings.truncate(MAX_WARNINGS_KEPT);
     let outcome = match (succeeded.len(), failed) {
         (_, 0) => RunOutcome::Succeeded,
         (0, _) => RunOutcome::Failed,
@@ -420,6 +572,7 @@ pub async fn record_inventory_sync(
         ("items_upserted", items_total),
         ("items_removed", removed),
         ("policy_types_succeeded", succeeded.len() as u64),
+        ("policy_types_unconfirmed", unconfirmed.len() as u64),
         ("policy_types_failed", failed as u64),
         ("warnings", warnings.len() as u64),
     ]);

@@ -18,6 +18,7 @@ use sea_orm::DatabaseConnection;
 use crate::auth::Viewer;
 use crate::config::GraphqlLimits;
 use crate::error::{Error, Result};
+use crate::evidence::ingest::ListingGuard;
 use crate::runs::worker::RunNotifier;
 
 pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
@@ -26,6 +27,7 @@ pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subs
 pub fn build_schema(
     db: DatabaseConnection,
     limits: GraphqlLimits,
+    listing: ListingGuard,
     notifier: RunNotifier,
 ) -> AppSchema {
     Schema::build(
@@ -35,6 +37,7 @@ pub fn build_schema(
     )
     .data(db)
     .data(notifier)
+    .data(listing)
     // Depth is the guard's: async-graphql's count includes introspection,
     // whose `ofType` chain alone is deeper than any limit worth having.
     .extension(guard::RequestGuard { limits })
@@ -49,6 +52,7 @@ pub fn sdl() -> String {
     build_schema(
         DatabaseConnection::default(),
         GraphqlLimits::default(),
+        ListingGuard::default(),
         RunNotifier::default(),
     )
     .sdl()

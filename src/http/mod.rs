@@ -28,7 +28,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: &Config, db: DatabaseConnection, notifier: RunNotifier) -> Self {
         Self {
-            schema: build_schema(db.clone(), config.limits, notifier),
+            schema: build_schema(db.clone(), config.limits, config.listing, notifier),
             db,
             max_body_bytes: config.max_body_bytes,
             max_anonymous_body_bytes: config.max_anonymous_body_bytes,

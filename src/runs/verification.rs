@@ -199,7 +199,7 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
         let coverage = inventory_coverage(db, tenant.id, &types).await?;
         let failed: Vec<&String> = coverage
             .iter()
-            .filter(|(_, c)| matches!(c, TypeCoverage::Failed(_)))
+            .filter(|(_, c)| matches!(c, TypeCoverage::Failed(_) | TypeCoverage::Unconfirmed(..)))
             .map(|(t, _)| t)
             .collect();
         let never: Vec<&String> = coverage

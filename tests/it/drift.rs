@@ -14,7 +14,7 @@ pub const RUN: &str = "query($id: ID!) { operationRun(id: $id) { id type status 
   baselineCapture { baselineSnapshotId subjectsTotal resolvedContent resolvedMeta missingContent { policyType externalId } missingContentTotal }
   baselineCompare { since coverage { subjectsTotal resolvedTotal resolvedContent resolvedMeta }
     evidenceGaps { missingBaseline missingCurrent missingBoth }
-    policyTypes { policyType coverage subjects resolvedContent resolvedMeta } warnings { reason } } } }";
+    policyTypes { policyType coverage subjects resolvedContent resolvedMeta } warnings { policyType code reason } } } }";
 
 pub const FINDINGS: &str = "query($t: ID!, $fidelity: Fidelity, $status: [FindingStatus!]) {
   findings(tenantId: $t, fidelity: $fidelity, status: $status, first: 500) { totalCount edges { node {
@@ -758,4 +758,113 @@ async fn capture_modes_and_display_name_matching() {
     let capture = s.capture().await;
     assert_eq!(capture["baselineCapture"]["resolvedContent"], 0);
     assert_eq!(capture["baselineCapture"]["resolvedMeta"], 2);
+}
+
+/// A sync that says SUCCEEDED for `policy_type` with exactly `policies`
+/// (possibly none), and `confirmEmpty` as given.
+async fn sync_listing(s: &Scenario, tenant: &str, policy_type: &str, policies: &[Policy], confirm_empty: bool) -> Value {
+    let input = json!({
+        "tenantId": tenant,
+        "policyTypes": [{"policyType": policy_type, "status": "SUCCEEDED", "itemCount": policies.len(), "confirmEmpty": confirm_empty}],
+        "items": policies.iter().map(|(t, id, payload)| json!({
+            "policyType": t,
+            "externalId": id,
+            "displayName": payload["displayName"].as_str().unwrap_or(id),
+            "meta": {"@odata.type": payload.get("@odata.type"), "displayName": payload.get("displayName")},
+        })).collect::<Vec<_>>(),
+    });
+    s.app
+        .gql_ok(
+            &s.token,
+            "mutation($i: RecordInventorySyncInput!) { recordInventorySync(input: $i) {
+                id outcome summaryCounts inventoryCoverage { policyType status itemCount }
+                warnings { policyType code reason } } }",
+            json!({"i": input}),
+        )
+        .await["recordInventorySync"]
+        .clone()
+}
+
+/// A collection failure is not a mass deletion: a type that lists nothing
+/// after listing 40, or far fewer, stays uncovered with a warning until a
+/// second sync confirms it (or the collector sends confirmEmpty); then the
+/// missing findings come.
+#[tokio::test]
+async fn an_empty_or_shrunk_listing_waits_for_a_second_sync() {
+    let s = Scenario::new(TestApp::spawn().await, json!({})).await;
+    let t = "deviceConfigurations";
+    let payload = corpus("level-1-fm-basic-security-configuration");
+    let forty: Vec<Policy> = (0..40)
+        .map(|i| {
+            let mut p = payload.clone();
+            p["displayName"] = json!(format!("Config {i:02}"));
+            (t.to_owned(), format!("cfg-{i:02}"), p)
+        })
+        .collect();
+    s.sync(&s.source, &forty, &[]).await;
+    s.versions(&s.source, &forty).await;
+    s.capture().await;
+    s.sync(&s.target, &forty, &[]).await;
+    s.versions(&s.target, &forty).await;
+    let done = s.compare().await;
+    assert_eq!(done["summaryCounts"]["findings_total"], 0, "{done}");
+
+    let missing = |findings: &[Value]| {
+        findings
+            .iter()
+            .filter(|f| f["findingType"] == "MISSING_POLICY")
+            .count()
+    };
+    // The collector lost the listing: recorded, but not believed.
+    let empty = sync_listing(&s, &s.target, t, &[], false).await;
+    assert_eq!(empty["outcome"], "SUCCEEDED", "{empty}");
+    assert_eq!(empty["inventoryCoverage"][0]["status"], "unconfirmed");
+    assert_eq!(empty["summaryCounts"]["items_removed"], 0);
+    assert_eq!(empty["warnings"][0]["code"], "empty_listing_unconfirmed");
+    let done = s.compare().await;
+    assert_eq!(done["outcome"], "PARTIALLY_SUCCEEDED", "{done}");
+    let compared = &done["baselineCompare"];
+    assert_eq!(compared["policyTypes"][0]["coverage"], "uncovered", "{compared}");
+    let warning = compared["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .find(|w| w["code"] == "empty_listing_unconfirmed")
+        .unwrap_or_else(|| panic!("a warning: {compared}"));
+    assert_eq!(warning["policyType"], t);
+    assert_eq!(missing(&s.findings(json!({"status": ["OPEN"]})).await), 0);
+
+    // A second empty listing confirms it: 40 policies are missing.
+    let confirmed = sync_listing(&s, &s.target, t, &[], false).await;
+    assert_eq!(confirmed["inventoryCoverage"][0]["status"], "succeeded", "{confirmed}");
+    assert_eq!(confirmed["summaryCounts"]["items_removed"], 40);
+    s.compare().await;
+    let findings = s.findings(json!({"status": ["OPEN"]})).await;
+    assert_eq!(missing(&findings), 40);
+    assert!(findings.iter().all(|f| f["subject"]["externalId"].as_str().is_some_and(|id| id.starts_with("cfg-"))));
+
+    // Back to 40, then a drop to 15 (over half) waits too; the 15 listed
+    // are kept current, the 25 others untouched.
+    sync_listing(&s, &s.target, t, &forty, false).await;
+    s.compare().await;
+    assert_eq!(missing(&s.findings(json!({"status": ["OPEN"]})).await), 0);
+    let dropped = sync_listing(&s, &s.target, t, &forty[..15], false).await;
+    assert_eq!(dropped["inventoryCoverage"][0]["status"], "unconfirmed", "{dropped}");
+    assert_eq!(dropped["warnings"][0]["code"], "listing_drop_unconfirmed");
+    assert_eq!(dropped["summaryCounts"]["items_removed"], 0);
+    s.compare().await;
+    assert_eq!(missing(&s.findings(json!({"status": ["OPEN"]})).await), 0);
+    // A drop of half or less is believed at once.
+    sync_listing(&s, &s.target, t, &forty, false).await;
+    let halved = sync_listing(&s, &s.target, t, &forty[..20], false).await;
+    assert_eq!(halved["inventoryCoverage"][0]["status"], "succeeded", "{halved}");
+    assert_eq!(halved["summaryCounts"]["items_removed"], 20);
+
+    // confirmEmpty: the collector vouches for the empty listing.
+    sync_listing(&s, &s.target, t, &forty, false).await;
+    let vouched = sync_listing(&s, &s.target, t, &[], true).await;
+    assert_eq!(vouched["inventoryCoverage"][0]["status"], "succeeded", "{vouched}");
+    assert_eq!(vouched["summaryCounts"]["items_removed"], 40);
+    s.compare().await;
+    assert_eq!(missing(&s.findings(json!({"status": ["OPEN"]})).await), 40);
 }

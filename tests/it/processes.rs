@@ -93,8 +93,11 @@ async fn sync(db: &DatabaseConnection, tenant: &tenant::Model, items: Vec<Invent
                 succeeded: true,
                 item_count: None,
                 error: None,
+                confirm_empty: false,
             }],
             items,
+            warnings: Vec::new(),
+            guard: Default::default(),
         },
     )
     .await

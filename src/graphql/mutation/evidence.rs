@@ -22,6 +22,14 @@ pub struct PolicyTypeSyncInput {
     /// match the items sent.
     pub item_count: Option<i32>,
     pub error: Option<String>,
+    /// Take an empty listing (or one that shrank past the server's
+    /// `--listing-drop-share`) as real at once. Without it, such a listing
+    /// of a type whose last full listing had items is recorded as
+    /// `unconfirmed`, with a warning `empty_listing_unconfirmed` or
+    /// `listing_drop_unconfirmed`: its items stay, and compares leave the
+    /// type uncovered until a second sync lists it so.
+    #[graphql(default)]
+    pub confirm_empty: bool,
 }
 
 #[derive(InputObject)]
@@ -86,6 +94,7 @@ impl EvidenceMutation {
                     succeeded: p.status == SyncStatus::Succeeded,
                     item_count: p.item_count.map(|n| n.max(0) as u64),
                     error: p.error,
+                    confirm_empty: p.confirm_empty,
                 })
                 .collect(),
             items: input
@@ -98,6 +107,8 @@ impl EvidenceMutation {
                     meta: i.meta.map(|m| m.0).unwrap_or(Value::Null),
                 })
                 .collect(),
+            warnings: Vec::new(),
+            guard: *ctx.data::<ingest::ListingGuard>()?,
         };
         let run =
             ingest::record_inventory_sync(ctx.db(), Some(viewer.user.id), &tenant, sync).await?;

@@ -53,7 +53,8 @@ pub struct Progress {
 #[derive(SimpleObject)]
 pub struct PolicyTypeCoverage {
     pub policy_type: String,
-    /// `succeeded` or `failed`.
+    /// `succeeded`, `failed`, or `unconfirmed` (an empty or much shorter
+    /// listing not confirmed yet: the type counts as uncovered).
     pub status: String,
     pub item_count: i64,
     pub error: Option<String>,
