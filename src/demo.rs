@@ -19,6 +19,7 @@ use crate::bootstrap::BOOTSTRAP_EMAIL;
 use crate::directory;
 use crate::drift::profiles::{self, ProfileChanges, Scope};
 use crate::drift::{capture, compare};
+use crate::evidence::ingest::ListingGuard;
 use crate::evidence::registry;
 use crate::import::{self, Export};
 use crate::runs::{queue, verification, worker};
@@ -119,7 +120,15 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<Outcome> {
     let reference_exports = current_exports()?;
     let policies = reference_exports.len();
     let branch_exports = branch_exports(&reference_exports)?;
-    import::record_exports(db, &reference, reference_exports.clone(), &[], |_| true).await?;
+    import::record_exports(
+        db,
+        &reference,
+        reference_exports.clone(),
+        &[],
+        ListingGuard::default(),
+        |_| true,
+    )
+    .await?;
 
     let mut types: Vec<String> = reference_exports
         .iter()
@@ -154,9 +163,14 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<Outcome> {
     worker::drain(db, &settings).await?;
     // The branch reports after the capture: a compare reads content captured
     // since the baseline, and falls back to metadata for the rest.
-    import::record_exports(db, &branch, branch_exports, &[], |e| {
-        e.policy_type != META_ONLY_TYPE
-    })
+    import::record_exports(
+        db,
+        &branch,
+        branch_exports,
+        &[],
+        ListingGuard::default(),
+        |e| e.policy_type != META_ONLY_TYPE,
+    )
     .await?;
     let (compare_run, _) =
         queue::enqueue(db, compare::new_run(&profile, &branch, Some(owner.id))).await?;

@@ -25,6 +25,12 @@ struct Cli {
     /// Log as JSON lines instead of text.
     #[arg(long, global = true, env = "DRIFT_LOG_JSON")]
     log_json: bool,
+    /// An inventory listing that shrank by more than this share (0 to 1)
+    /// since the type's last full listing is not believed until a second
+    /// sync lists it so (an empty one never is): its items stay, and
+    /// compares leave the type uncovered. 1 checks only empty listings.
+    #[arg(long, global = true, env = "DRIFT_LISTING_DROP_SHARE", default_value_t = 0.5, value_parser = parse_share)]
+    listing_drop_share: f64,
     #[command(subcommand)]
     command: Command,
 }
@@ -76,16 +82,23 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
-    /// Record a folder of Graph JSON exports (one file per policy) for a
-    /// tenant: an inventory sync of every type found (a full listing of each
-    /// type) plus a policy version per file.
+    /// Record a folder of Graph JSON exports for a tenant: an inventory sync
+    /// of every type found (a full listing of each type) plus a policy
+    /// version per export. Reads drift-engine's layout (folders named by
+    /// Graph collection), IntuneCD and IntuneManagement backups, and Graph
+    /// list responses; UTF-8, or UTF-16 with a byte-order mark.
     Import {
         /// The tenant: its numeric id or its GraphQL global id.
         #[arg(long)]
         tenant: String,
-        /// The policy type of every file; by default the folder name tells.
+        /// The policy type of every file; by default the folders (or an
+        /// export's `@odata.context`) tell.
         #[arg(long)]
         policy_type: Option<String>,
+        /// The backup's folder layout; detected from the folder names by
+        /// default.
+        #[arg(long, value_enum)]
+        layout: Option<drift_engine::import::Layout>,
         /// Exit 0 even when files were skipped (their types are still
         /// recorded as FAILED, so nothing of theirs is marked removed).
         #[arg(long)]
@@ -158,6 +171,9 @@ async fn main() -> anyhow::Result<()> {
             config.max_batch = max_batch.max(1);
             config.max_response_bytes = max_response_bytes;
             config.ws_init_timeout = std::time::Duration::from_secs(ws_init_timeout_secs.max(1));
+            config.listing = drift_engine::evidence::ingest::ListingGuard {
+                max_drop_share: cli.listing_drop_share,
+            };
             config.workers = drift_engine::runs::worker::WorkerSettings {
                 count: workers,
                 poll_interval: std::time::Duration::from_millis(worker_poll_ms.max(10)),
@@ -197,6 +213,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Import {
             tenant,
             policy_type,
+            layout,
             allow_skipped,
             dir,
         } => {
@@ -205,15 +222,30 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("connecting to the database")?;
             db::migrate(&db).await.context("applying migrations")?;
-            let report =
-                drift_engine::import::import_dir(&db, tenant_id, &dir, policy_type.as_deref())
-                    .await?;
+            let options = drift_engine::import::ImportOptions {
+                policy_type: policy_type.as_deref(),
+                layout,
+                guard: drift_engine::evidence::ingest::ListingGuard {
+                    max_drop_share: cli.listing_drop_share,
+                },
+            };
+            let report = drift_engine::import::import_dir(&db, tenant_id, &dir, options).await?;
+            let layout_name = report.layout.map_or("-", |l| l.name());
+            for (path, reason) in &report.ignored {
+                eprintln!("ignored {}: {reason}", path.display());
+            }
             for (path, reason) in &report.skipped {
                 eprintln!("skipped {}: {reason}", path.display());
             }
+            if !report.recognized_any() {
+                anyhow::bail!(
+                    "no export recognized in {} (read as the {layout_name} layout); name the layout with --layout or the type with --policy-type",
+                    dir.display()
+                );
+            }
             println!(
-                "imported {} files (inventory_sync run {}, policy_capture run {}); {} skipped, {} not normalizable",
-                report.files_read,
+                "imported {} policies as the {layout_name} layout (inventory_sync run {}, policy_capture run {}); {} skipped, {} ignored, {} not normalizable",
+                report.exports_read,
                 report
                     .inventory_run_id
                     .map_or("-".into(), |id| id.to_string()),
@@ -221,6 +253,7 @@ async fn main() -> anyhow::Result<()> {
                     .capture_run_id
                     .map_or("-".into(), |id| id.to_string()),
                 report.skipped.len(),
+                report.ignored.len(),
                 report.versions_not_normalizable,
             );
             if !report.failed_types.is_empty() {
@@ -330,4 +363,13 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+fn parse_share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err(format!(
+            "`{text}` is not a share between 0 and 1 (for example 0.5)"
+        )),
+    }
 }

@@ -32,7 +32,10 @@ pub fn subject_key(
         SubjectMatch::DisplayName => {
             let odata_type = registry::rule_for(policy_type)
                 .0
-                .root_odata_type(meta.and_then(|m| m.get("@odata.type")).and_then(Value::as_str))
+                .root_odata_type(
+                    meta.and_then(|m| m.get("@odata.type"))
+                        .and_then(Value::as_str),
+                )
                 .unwrap_or_default();
             format!("{}|{}", odata_type, display_name.trim())
         }

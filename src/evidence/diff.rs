@@ -59,7 +59,9 @@ fn walk(path: &str, array_name: &str, a: &Value, b: &Value, out: &mut Vec<Settin
             }
         }
         (Value::Array(xa), Value::Array(xb))
-            if is_records(xa) && is_records(xb) && registry::PAIRED_RECORDS.contains(&array_name) =>
+            if is_records(xa)
+                && is_records(xb)
+                && registry::PAIRED_RECORDS.contains(&array_name) =>
         {
             let (pa, pb) = paired(xa, xb);
             let labels: std::collections::BTreeSet<&String> = pa.keys().chain(pb.keys()).collect();
@@ -67,7 +69,9 @@ fn walk(path: &str, array_name: &str, a: &Value, b: &Value, out: &mut Vec<Settin
                 let child = format!("{path}[{label}]");
                 match (pa.get(label), pb.get(label)) {
                     (Some(va), Some(vb)) => walk(&child, "", va, vb, out),
-                    (Some(va), None) => out.push(change(child, ChangeKind::Removed, Some(va), None)),
+                    (Some(va), None) => {
+                        out.push(change(child, ChangeKind::Removed, Some(va), None))
+                    }
                     (None, Some(vb)) => out.push(change(child, ChangeKind::Added, None, Some(vb))),
                     (None, None) => {}
                 }
@@ -119,8 +123,16 @@ fn paired<'a>(
     let width = rest_a.len().max(rest_b.len()).to_string().len();
     let label = |i: usize| format!("{i:0width$}");
     (
-        rest_a.into_iter().enumerate().map(|(i, v)| (label(i), v)).collect(),
-        rest_b.into_iter().enumerate().map(|(i, v)| (label(i), v)).collect(),
+        rest_a
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (label(i), v))
+            .collect(),
+        rest_b
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (label(i), v))
+            .collect(),
     )
 }
 
@@ -213,10 +225,12 @@ mod tests {
     #[test]
     fn a_sub_setting_of_a_group_collection_is_named_by_its_definition_chain() {
         let policy = |child_value: &str, extra_group: bool| {
-            let group = |v: &str| json!({"children": [
-                {"settingDefinitionId": "g_name", "simpleSettingValue": {"value": "rule"}},
-                {"settingDefinitionId": "g_action", "choiceSettingValue": {"value": v, "children": []}}
-            ]});
+            let group = |v: &str| {
+                json!({"children": [
+                    {"settingDefinitionId": "g_name", "simpleSettingValue": {"value": "rule"}},
+                    {"settingDefinitionId": "g_action", "choiceSettingValue": {"value": v, "children": []}}
+                ]})
+            };
             let mut groups = vec![group(child_value)];
             if extra_group {
                 groups.push(group("g_action_9"));
@@ -235,16 +249,23 @@ mod tests {
         let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
         assert_eq!(
             paths,
-            ["settings[g].settingInstance.groupSettingCollectionValue[0].children[g_action].choiceSettingValue.value"]
+            [
+                "settings[g].settingInstance.groupSettingCollectionValue[0].children[g_action].choiceSettingValue.value"
+            ]
         );
         assert_eq!(changes[0].baseline, Some(json!("g_action_0")));
         // An unchanged group value beside it holds no change; a new one is added.
         let changes = diff(&policy("g_action_0", false), &policy("g_action_0", true));
-        let summary: Vec<(&str, ChangeKind)> =
-            changes.iter().map(|c| (c.path.as_str(), c.change)).collect();
+        let summary: Vec<(&str, ChangeKind)> = changes
+            .iter()
+            .map(|c| (c.path.as_str(), c.change))
+            .collect();
         assert_eq!(
             summary,
-            [("settings[g].settingInstance.groupSettingCollectionValue[0]", ChangeKind::Added)]
+            [(
+                "settings[g].settingInstance.groupSettingCollectionValue[0]",
+                ChangeKind::Added
+            )]
         );
     }
 

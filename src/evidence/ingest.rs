@@ -130,7 +130,10 @@ async fn previous_listings(
             else {
                 continue;
             };
-            let status = entry.get("status").and_then(Value::as_str).unwrap_or_default();
+            let status = entry
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if previous.last_status.is_none() {
                 previous.last_status = Some(status.to_owned());
             }
@@ -445,12 +448,16 @@ pub async fn record_inventory_sync(
         })
         .collect();
     let mut warnings = unknown_type_warnings(statuses.keys().copied());
-    warnings.extend(unconfirmed.iter().map(|(t, (code, reason))| EvidenceWarning {
-        policy_type: (*t).to_owned(),
-        external_id: None,
-        code: Some((*code).to_owned()),
-        reason: reason.clone(),
-    }));
+    warnings.extend(
+        unconfirmed
+            .iter()
+            .map(|(t, (code, reason))| EvidenceWarning {
+                policy_type: (*t).to_owned(),
+                external_id: None,
+                code: Some((*code).to_owned()),
+                reason: reason.clone(),
+            }),
+    );
     warnings.extend(sync.warnings.iter().cloned());
     warnings.truncate(MAX_WARNINGS_KEPT);
     let outcome = match (succeeded.len(), failed) {

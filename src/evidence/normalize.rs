@@ -42,7 +42,9 @@ pub fn normalize(policy_type: &str, payload: &Value) -> Result<Normalized, NotNo
     let (rule, known) = registry::rule_for(policy_type);
     if !registry::root_matches(policy_type, payload) {
         return Err(refuse(match rule.root {
-            RootShape::Object => format!("the payload is not a JSON object (got {})", kind(payload)),
+            RootShape::Object => {
+                format!("the payload is not a JSON object (got {})", kind(payload))
+            }
             RootShape::RecordArray => format!(
                 "a {policy_type} payload must be a JSON array of objects (got {})",
                 kind(payload)
@@ -570,13 +572,22 @@ mod tests {
         // A derived type is a real difference.
         let mut simple = portal.clone();
         simple["settings"][0]["settingInstance"]["groupSettingCollectionValue"][0]["children"][0]
-            ["@odata.type"] = json!("#microsoft.graph.deviceManagementConfigurationSimpleSettingInstance");
-        assert_ne!(normalize("configurationPolicies", &simple).unwrap().hash, b.hash);
+            ["@odata.type"] =
+            json!("#microsoft.graph.deviceManagementConfigurationSimpleSettingInstance");
+        assert_ne!(
+            normalize("configurationPolicies", &simple).unwrap().hash,
+            b.hash
+        );
         // The declared type of one place is a derived type in another.
         let misplaced = json!({"name": "P", "templateReference": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationSetting", "templateId": ""}});
         assert_ne!(
             normalize("configurationPolicies", &misplaced).unwrap().hash,
-            normalize("configurationPolicies", &json!({"name": "P", "templateReference": {"templateId": ""}})).unwrap().hash
+            normalize(
+                "configurationPolicies",
+                &json!({"name": "P", "templateReference": {"templateId": ""}})
+            )
+            .unwrap()
+            .hash
         );
         let windows = json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration", "displayName": "P"});
         let ios = json!({"@odata.type": "#microsoft.graph.iosGeneralDeviceConfiguration", "displayName": "P"});
@@ -591,12 +602,22 @@ mod tests {
         let old = json!({"displayName": "P", "settings": [{"settingInstance": {"settingDefinitionId": "a", "choiceSettingValue": {"value": "a_1"}}}], "list": [1, null, 2]});
         let new = json!({"displayName": "P", "description": null, "settings": [{"settingInstance": {"settingDefinitionId": "a", "auditRuleInformation": null, "choiceSettingValue": {"value": "a_1", "settingValueTemplateReference": null}}}], "list": [1, null, 2]});
         let a = normalize("configurationPolicies", &old).unwrap();
-        assert_eq!(a.hash, normalize("configurationPolicies", &new).unwrap().hash);
-        let moved = json!({"displayName": "P", "settings": old["settings"].clone(), "list": [1, 2, null]});
-        assert_ne!(a.hash, normalize("configurationPolicies", &moved).unwrap().hash);
+        assert_eq!(
+            a.hash,
+            normalize("configurationPolicies", &new).unwrap().hash
+        );
+        let moved =
+            json!({"displayName": "P", "settings": old["settings"].clone(), "list": [1, 2, null]});
+        assert_ne!(
+            a.hash,
+            normalize("configurationPolicies", &moved).unwrap().hash
+        );
         let mut valued = new.clone();
         valued["description"] = json!("now set");
-        assert_ne!(a.hash, normalize("configurationPolicies", &valued).unwrap().hash);
+        assert_ne!(
+            a.hash,
+            normalize("configurationPolicies", &valued).unwrap().hash
+        );
     }
 
     #[test]

@@ -42,7 +42,10 @@ pub type DeclaredTypes = &'static [(&'static str, &'static str)];
 /// The settings catalog (deviceManagementConfiguration* in Graph beta):
 /// setting, instance and value types, and template references.
 pub const SETTINGS_CATALOG_DECLARED: DeclaredTypes = &[
-    ("settings", "microsoft.graph.deviceManagementConfigurationSetting"),
+    (
+        "settings",
+        "microsoft.graph.deviceManagementConfigurationSetting",
+    ),
     (
         "settingInstance",
         "microsoft.graph.deviceManagementConfigurationSettingInstance",
@@ -160,7 +163,10 @@ pub const DEVICE_CONFIGURATION_DECLARED: DeclaredTypes = &[
         "bitLockerRemovableDrivePolicy",
         "microsoft.graph.bitLockerRemovableDrivePolicy",
     ),
-    ("recoveryOptions", "microsoft.graph.bitLockerRecoveryOptions"),
+    (
+        "recoveryOptions",
+        "microsoft.graph.bitLockerRecoveryOptions",
+    ),
     (
         "networkProxyServer",
         "microsoft.graph.windows10NetworkProxyServer",
@@ -179,8 +185,14 @@ pub const MANAGED_APP_DECLARED: DeclaredTypes = &[
 
 /// Endpoint-security intents: setting instances (an abstract base).
 pub const INTENT_DECLARED: DeclaredTypes = &[
-    ("settingsDelta", "microsoft.graph.deviceManagementSettingInstance"),
-    ("settings", "microsoft.graph.deviceManagementSettingInstance"),
+    (
+        "settingsDelta",
+        "microsoft.graph.deviceManagementSettingInstance",
+    ),
+    (
+        "settings",
+        "microsoft.graph.deviceManagementSettingInstance",
+    ),
 ];
 
 /// ADMX: definition values (also the root records of a record-array
@@ -246,7 +258,10 @@ pub const AUTOPILOT_DECLARED: DeclaredTypes = &[
 ];
 
 pub const UPDATE_PROFILE_DECLARED: DeclaredTypes = &[
-    ("rolloutSettings", "microsoft.graph.windowsUpdateRolloutSettings"),
+    (
+        "rolloutSettings",
+        "microsoft.graph.windowsUpdateRolloutSettings",
+    ),
     (
         "expeditedUpdateSettings",
         "microsoft.graph.expeditedWindowsQualityUpdateSettings",
@@ -336,7 +351,10 @@ pub const SET_KEYS: &[(&str, &str)] = &[
 /// into each pair, naming a changed sub-setting by its own
 /// `settingDefinitionId` chain (`groupSettingCollectionValue[0].children[x]`)
 /// instead of reporting the whole group removed and added.
-pub const PAIRED_RECORDS: &[&str] = &["groupSettingCollectionValue", "choiceSettingCollectionValue"];
+pub const PAIRED_RECORDS: &[&str] = &[
+    "groupSettingCollectionValue",
+    "choiceSettingCollectionValue",
+];
 
 /// Text whose surrounding whitespace is not meaningful (real exports carry
 /// trailing-space-only display-name edits).
@@ -397,7 +415,10 @@ pub static SUPPORTED: &[PolicyTypeRule] = &[
             "sharedSecret",
         ],
         declared_types: &[DEVICE_CONFIGURATION_DECLARED],
-        ..object("deviceConfigurations", "microsoft.graph.deviceConfiguration")
+        ..object(
+            "deviceConfigurations",
+            "microsoft.graph.deviceConfiguration",
+        )
     },
     PolicyTypeRule {
         declared_types: &[INTENT_DECLARED],

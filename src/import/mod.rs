@@ -1,7 +1,13 @@
 //! `drift-engine import`: records a folder of Microsoft Graph JSON exports
-//! (one file per policy) as an inventory sync plus policy versions, through
-//! the same ingestion functions the GraphQL mutations use.
+//! (one file per policy, or Graph list responses) as an inventory sync plus
+//! policy versions, through the same ingestion functions the GraphQL
+//! mutations use. The folder may be laid out as drift-engine's corpus
+//! (Graph collection names), as IntuneCD or as IntuneManagement write
+//! their backups; see [`layouts`].
 
+pub mod layouts;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
@@ -10,13 +16,27 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::Value;
 
-use crate::evidence::ingest::{self, InventoryItemInput, PolicyTypeStatus, PolicyVersionInput};
+use crate::evidence::EvidenceWarning;
+use crate::evidence::ingest::{
+    self, InventoryItemInput, ListingGuard, PolicyTypeStatus, PolicyVersionInput,
+};
 use crate::evidence::{meta, registry};
+pub use layouts::Layout;
+
+/// The warning code of types whose exports carry no id.
+pub const KEYED_BY_PATH: &str = "keyed_by_path";
 
 #[derive(Debug, Default)]
 pub struct ImportReport {
-    pub files_read: usize,
+    /// The layout the folder was read as (detected, or `--layout`).
+    pub layout: Option<Layout>,
+    /// Policies read (a Graph list response holds many).
+    pub exports_read: usize,
+    /// Files of a recognized type that could not be read as exports.
     pub skipped: Vec<(PathBuf, String)>,
+    /// What is not an export and was left alone: folders the layout does
+    /// not know (never guessed), and the tools' companion files.
+    pub ignored: Vec<(PathBuf, String)>,
     /// Types recorded as FAILED in the sync because a file of theirs could
     /// not be read: the folder is no full listing of them, so nothing of
     /// theirs is marked removed.
@@ -26,7 +46,14 @@ pub struct ImportReport {
     pub versions_not_normalizable: u64,
 }
 
-/// One export file, read and classified.
+impl ImportReport {
+    /// Whether any file was recognized as an export of some type.
+    pub fn recognized_any(&self) -> bool {
+        self.exports_read > 0 || !self.failed_types.is_empty()
+    }
+}
+
+/// One export, read and classified.
 #[derive(Clone, Debug)]
 pub struct Export {
     pub path: PathBuf,
@@ -34,13 +61,40 @@ pub struct Export {
     pub external_id: String,
     pub display_name: String,
     pub content: Value,
+    /// The export had no id, so its key is its path inside the type folder.
+    pub keyed_by_path: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ImportOptions<'a> {
+    /// The type of every file, whatever the folders say.
+    pub policy_type: Option<&'a str>,
+    /// The layout, instead of detecting it.
+    pub layout: Option<Layout>,
+    pub guard: ListingGuard,
+}
+
+/// A file's folder names from the import root (included, when it has a
+/// name) down to the file's own folder.
+fn folder_names(root_name: Option<&str>, relative: &Path) -> Vec<String> {
+    root_name
+        .map(str::to_owned)
+        .into_iter()
+        .chain(
+            relative
+                .parent()
+                .into_iter()
+                .flat_map(Path::components)
+                .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+        )
+        .collect()
 }
 
 pub async fn import_dir(
     db: &DatabaseConnection,
     tenant_id: i64,
     dir: &Path,
-    policy_type_flag: Option<&str>,
+    options: ImportOptions<'_>,
 ) -> anyhow::Result<ImportReport> {
     let tenant = tenant::Entity::find_by_id(tenant_id)
         .one(db)
@@ -58,30 +112,92 @@ pub async fn import_dir(
         })
         .collect();
     files.sort();
+    let root_name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let located: Vec<(PathBuf, Vec<String>)> = files
+        .into_iter()
+        .map(|path| {
+            let relative = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
+            let dirs = folder_names(root_name.as_deref(), &relative);
+            (path, dirs)
+        })
+        .collect();
+    let layout = options
+        .layout
+        .unwrap_or_else(|| layouts::detect(located.iter().map(|(_, d)| d.as_slice())));
 
-    let progress = ProgressBar::new(files.len() as u64);
+    let progress = ProgressBar::new(located.len() as u64);
     progress.set_style(
         ProgressStyle::with_template("{spinner} reading exports {bar:30} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut report = ImportReport::default();
+    let mut report = ImportReport {
+        layout: Some(layout),
+        ..ImportReport::default()
+    };
     let mut exports = Vec::new();
-    let mut failed_types = std::collections::BTreeSet::new();
-    for path in &files {
+    let mut failed_types = BTreeSet::new();
+    let mut unknown_folders: BTreeMap<PathBuf, usize> = BTreeMap::new();
+    for (path, dirs) in &located {
         progress.inc(1);
-        match read_export(dir, path, policy_type_flag) {
-            Ok(export) => exports.push(export),
-            Err(Skipped {
+        let relative = path.strip_prefix(dir).unwrap_or(path);
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some(reason) = layout.companion(&file_name) {
+            report.ignored.push((path.clone(), reason.to_owned()));
+            continue;
+        }
+        let dirs: Vec<&str> = dirs.iter().map(String::as_str).collect();
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let placed = place(layout, &dirs, options.policy_type);
+                failed_types.extend(placed.map(|p| p.collection.to_owned()));
+                report
+                    .skipped
+                    .push((path.clone(), format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        match read_file(layout, &dirs, relative, &bytes, options.policy_type) {
+            Read::Exports(mut found) => {
+                for export in &mut found {
+                    export.path = path.clone();
+                }
+                exports.extend(found);
+            }
+            Read::Unplaced => {
+                let folder = relative
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(relative);
+                *unknown_folders.entry(dir.join(folder)).or_default() += 1;
+            }
+            Read::Refused {
                 policy_type,
                 reason,
-            }) => {
+            } => {
                 failed_types.extend(policy_type);
                 report.skipped.push((path.clone(), reason));
             }
         }
     }
     progress.finish_and_clear();
-    report.files_read = exports.len();
+    for (folder, files) in unknown_folders {
+        report.ignored.push((
+            folder,
+            format!(
+                "not a type folder of the {} layout, and its {files} JSON file(s) name no collection in @odata.context; left out, not guessed",
+                layout.name()
+            ),
+        ));
+    }
+    report.exports_read = exports.len();
     if exports.is_empty() && failed_types.is_empty() {
         return Ok(report);
     }
@@ -89,12 +205,24 @@ pub async fn import_dir(
     report.skipped.extend(dedupe(&mut exports));
 
     let failed: Vec<String> = failed_types.into_iter().collect();
-    let recorded = record_exports(db, &tenant, exports, &failed, |_| true).await?;
+    let recorded = record_exports(db, &tenant, exports, &failed, options.guard, |_| true).await?;
     report.failed_types = failed;
     report.inventory_run_id = recorded.inventory_run_id;
     report.capture_run_id = recorded.capture_run_id;
     report.versions_not_normalizable = recorded.versions_not_normalizable;
     Ok(report)
+}
+
+fn place(layout: Layout, dirs: &[&str], flag: Option<&str>) -> Option<layouts::Placement> {
+    match flag {
+        // The flag's type is not `'static`; it is used by name instead. The
+        // whole path inside the import root keys exports without an id.
+        Some(_) => Some(layouts::Placement {
+            collection: "",
+            type_folder_end: 0,
+        }),
+        None => layout.place(dirs),
+    }
 }
 
 /// Two exports claiming the same subject: keeps the first and says why the
@@ -128,12 +256,28 @@ pub async fn record_exports(
     tenant: &tenant::Model,
     exports: Vec<Export>,
     failed: &[String],
+    guard: ListingGuard,
     with_content: impl Fn(&Export) -> bool,
 ) -> anyhow::Result<ImportReport> {
     let mut report = ImportReport {
-        files_read: exports.len(),
+        exports_read: exports.len(),
         ..ImportReport::default()
     };
+    let mut keyed_by_path: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in exports.iter().filter(|e| e.keyed_by_path) {
+        *keyed_by_path.entry(e.policy_type.as_str()).or_default() += 1;
+    }
+    let warnings: Vec<EvidenceWarning> = keyed_by_path
+        .into_iter()
+        .map(|(policy_type, n)| EvidenceWarning {
+            policy_type: policy_type.to_owned(),
+            external_id: None,
+            code: Some(KEYED_BY_PATH.to_owned()),
+            reason: format!(
+                "{n} export(s) carry no id (IntuneCD strips them), so each is keyed by its path inside the type folder: a renamed or moved file reads as one policy removed and another added"
+            ),
+        })
+        .collect();
     let mut types: Vec<String> = exports.iter().map(|e| e.policy_type.clone()).collect();
     types.extend(failed.iter().cloned());
     types.sort();
@@ -151,6 +295,7 @@ pub async fn record_exports(
                         succeeded: false,
                         item_count: None,
                         error: Some("some export files of this type could not be read".into()),
+                        confirm_empty: false,
                     }
                 } else {
                     PolicyTypeStatus {
@@ -160,6 +305,7 @@ pub async fn record_exports(
                             exports.iter().filter(|e| &e.policy_type == t).count() as u64
                         ),
                         error: None,
+                        confirm_empty: false,
                     }
                 }
             })
@@ -180,6 +326,8 @@ pub async fn record_exports(
                 }
             })
             .collect(),
+        warnings,
+        guard,
     };
     let inventory_run = ingest::record_inventory_sync(db, None, tenant, sync)
         .await
@@ -225,7 +373,12 @@ pub fn decode_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, String> {
     if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(bytes) {
         return encoding
             .decode_without_bom_handling_and_without_replacement(&bytes[bom..])
-            .ok_or_else(|| format!("not valid {} text after its byte-order mark", encoding.name()));
+            .ok_or_else(|| {
+                format!(
+                    "not valid {} text after its byte-order mark",
+                    encoding.name()
+                )
+            });
     }
     // ASCII JSON in UTF-16 has a NUL in every other byte, which is valid
     // UTF-8 but never valid JSON text.
@@ -233,77 +386,167 @@ pub fn decode_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, String> {
     if nuls * 3 >= bytes.len() && nuls > 0 {
         return Err("not UTF-8 text: it looks like UTF-16 without a byte-order mark, which cannot be told apart safely; save it with a BOM or as UTF-8".into());
     }
-    std::str::from_utf8(bytes).map(std::borrow::Cow::Borrowed).map_err(|_| {
-        "not UTF-8 text, and no UTF-16 byte-order mark (a legacy code page?); save it as UTF-8"
-            .into()
-    })
+    std::str::from_utf8(bytes)
+        .map(std::borrow::Cow::Borrowed)
+        .map_err(|_| {
+            "not UTF-8 text, and no UTF-16 byte-order mark (a legacy code page?); save it as UTF-8"
+                .into()
+        })
 }
 
-/// A file left out, with the type it was meant for when that is known.
-struct Skipped {
-    policy_type: Option<String>,
-    reason: String,
+/// What one file turned out to be.
+enum Read {
+    Exports(Vec<Export>),
+    /// Neither its folders nor its `@odata.context` name a type.
+    Unplaced,
+    /// A file of a known type (when known) that is no readable export.
+    Refused {
+        policy_type: Option<String>,
+        reason: String,
+    },
 }
 
-fn read_export(root: &Path, path: &Path, flag: Option<&str>) -> Result<Export, Skipped> {
-    let relative = path.strip_prefix(root).unwrap_or(path);
-    let root_name = root.file_name().and_then(|n| n.to_str());
-    let policy_type = policy_type_for(root_name, relative, flag).map_err(|reason| Skipped {
-        policy_type: None,
-        reason,
-    })?;
-    let skipped = |reason: String| Skipped {
-        policy_type: Some(policy_type.clone()),
-        reason,
-    };
-    let bytes = std::fs::read(path).map_err(|e| skipped(format!("cannot read: {e}")))?;
-    let mut export = parse_export(root_name, relative, &bytes, flag).map_err(skipped)?;
-    export.path = path.to_path_buf();
-    Ok(export)
+/// Whether `document` is a Graph list response: `value` holding records,
+/// and nothing else but OData annotations (`@odata.context`,
+/// `@odata.nextLink`, `@odata.count`).
+fn list_items(document: &Value) -> Option<&Vec<Value>> {
+    let map = document.as_object()?;
+    let items = map.get("value")?.as_array()?;
+    let only_annotations = map.keys().all(|k| k == "value" || k.starts_with("@odata."));
+    (only_annotations && items.iter().all(Value::is_object)).then_some(items)
 }
 
-/// Classifies one export: `root_name` is the name of the imported folder,
-/// `relative` the file's path inside it.
-pub fn parse_export(
-    root_name: Option<&str>,
+fn context_of(document: &Value) -> Option<&'static str> {
+    document
+        .get("@odata.context")
+        .and_then(Value::as_str)
+        .and_then(layouts::context_collection)
+}
+
+/// Reads one file: its folders place it in `layout` (or `flag` names its
+/// type), its `@odata.context`, where it has one, names its collection
+/// whatever the folder is called, and a list response gives one export
+/// per element.
+fn read_file(
+    layout: Layout,
+    dirs: &[&str],
     relative: &Path,
     bytes: &[u8],
     flag: Option<&str>,
+) -> Read {
+    let placed = place(layout, dirs, flag);
+    let folder_type = flag
+        .map(str::to_owned)
+        .or_else(|| placed.map(|p| p.collection.to_owned()));
+    let refused = |reason: String| Read::Refused {
+        policy_type: folder_type.clone(),
+        reason,
+    };
+    let document: Value = match decode_text(bytes)
+        .and_then(|text| serde_json::from_str(&text).map_err(|e| format!("not valid JSON: {e}")))
+    {
+        Ok(document) => document,
+        Err(_) if folder_type.is_none() => return Read::Unplaced,
+        Err(reason) => return refused(reason),
+    };
+    let file_context = context_of(&document);
+    let (documents, from_list): (Vec<&Value>, bool) = match list_items(&document) {
+        Some(items) => (items.iter().collect(), true),
+        None => (vec![&document], false),
+    };
+    // The path inside the type folder keys exports without an id.
+    let inside: PathBuf = {
+        // `dirs` may start with the root's own name, which `relative`
+        // does not hold.
+        let parents = relative.parent().map_or(0, |p| p.components().count());
+        let offset = dirs.len().saturating_sub(parents);
+        let end = placed.map_or(dirs.len(), |p| p.type_folder_end.min(dirs.len()));
+        relative
+            .components()
+            .skip(end.saturating_sub(offset))
+            .collect()
+    };
+    let mut out = Vec::with_capacity(documents.len());
+    for (i, content) in documents.into_iter().enumerate() {
+        let policy_type = match flag {
+            Some(t) => t.to_owned(),
+            None => match context_of(content)
+                .or(file_context)
+                .or(placed.map(|p| p.collection))
+            {
+                Some(t) => t.to_owned(),
+                None => return Read::Unplaced,
+            },
+        };
+        let key = from_list.then(|| format!("#{i}"));
+        match export_of(
+            &policy_type,
+            relative,
+            &inside,
+            key.as_deref(),
+            content.clone(),
+        ) {
+            Ok(export) => out.push(export),
+            Err(reason) => {
+                return Read::Refused {
+                    policy_type: Some(policy_type),
+                    reason: match key {
+                        Some(key) => format!("element {key} of the list: {reason}"),
+                        None => reason,
+                    },
+                };
+            }
+        }
+    }
+    if out.is_empty() && folder_type.is_none() && file_context.is_none() {
+        return Read::Unplaced;
+    }
+    Read::Exports(out)
+}
+
+/// One export of `policy_type`; `inside` is the file's path inside its
+/// type folder, and `element` its place in a list response.
+fn export_of(
+    policy_type: &str,
+    relative: &Path,
+    inside: &Path,
+    element: Option<&str>,
+    content: Value,
 ) -> Result<Export, String> {
-    let path = relative;
-    let policy_type = policy_type_for(root_name, relative, flag)?;
-    let text = decode_text(bytes)?;
-    let content: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("not valid JSON: {e}"))?;
-    if !registry::root_matches(&policy_type, &content) {
+    if !registry::root_matches(policy_type, &content) {
         return Err(format!(
             "not a {policy_type} export: the document is not a JSON {}",
-            if registry::root_matches(&policy_type, &Value::Array(vec![])) {
-                "array of objects"
-            } else {
-                "object"
+            match registry::rule_for(policy_type).0.root {
+                registry::RootShape::Object => "object",
+                registry::RootShape::RecordArray => "array of objects",
+                registry::RootShape::ObjectOrRecordArray => "object or array of objects",
             }
         ));
     }
     ingest::check_storable("the document", &content).map_err(|e| e.to_string())?;
-    let stem = path
+    let stem = relative
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let external_id = content
+    let id = content
         .get("id")
         .and_then(Value::as_str)
         .filter(|id| !id.trim().is_empty())
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
-            // No id in the export: the path inside the type folder is stable.
-            let inside = if flag.is_none() && relative.components().count() > 1 {
-                relative.components().skip(1).collect::<PathBuf>()
-            } else {
-                relative.to_path_buf()
-            };
-            inside.with_extension("").to_string_lossy().into_owned()
-        });
+        .map(str::to_owned);
+    let keyed_by_path = id.is_none();
+    let external_id = id.unwrap_or_else(|| {
+        // No id in the export: its path inside the type folder is stable.
+        let path = inside
+            .with_extension("")
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        match element {
+            Some(element) => format!("{path}{element}"),
+            None => path,
+        }
+    });
     let display_name = ["displayName", "name"]
         .iter()
         .find_map(|k| content.get(*k).and_then(Value::as_str))
@@ -311,38 +554,35 @@ pub fn parse_export(
         .filter(|s| !s.is_empty())
         .unwrap_or(stem);
     Ok(Export {
-        path: path.to_path_buf(),
-        policy_type,
+        path: relative.to_path_buf(),
+        policy_type: policy_type.to_owned(),
         external_id,
         display_name,
         content,
+        keyed_by_path,
     })
 }
 
-/// The flag wins; otherwise the folder's own name, or the first folder
-/// inside it, must name a registered type.
-fn policy_type_for(
+/// Classifies one export of drift-engine's own layout (folders named by
+/// Graph collection): `root_name` is the name of the imported folder,
+/// `relative` the file's path inside it. A list response gives its first
+/// element. Used by the demo, which embeds the corpus.
+pub fn parse_export(
     root_name: Option<&str>,
     relative: &Path,
+    bytes: &[u8],
     flag: Option<&str>,
-) -> Result<String, String> {
-    if let Some(flag) = flag {
-        return Ok(flag.to_owned());
-    }
-    if let Some(name) = root_name
-        && registry::is_supported(name)
-    {
-        return Ok(name.to_owned());
-    }
-    let first = relative
-        .components()
-        .next()
-        .and_then(|c| c.as_os_str().to_str())
-        .filter(|_| relative.components().count() > 1);
-    match first {
-        Some(name) if registry::is_supported(name) => Ok(name.to_owned()),
-        _ => {
+) -> Result<Export, String> {
+    let dirs = folder_names(root_name, relative);
+    let dirs: Vec<&str> = dirs.iter().map(String::as_str).collect();
+    match read_file(Layout::Native, &dirs, relative, bytes, flag) {
+        Read::Exports(exports) => exports
+            .into_iter()
+            .next()
+            .ok_or_else(|| "an empty list response".to_owned()),
+        Read::Unplaced => {
             Err("cannot tell its policy type from the folder names; pass --policy-type".to_owned())
         }
+        Read::Refused { reason, .. } => Err(reason),
     }
 }

@@ -228,7 +228,7 @@ async fn authorization_matrix_covers_every_root_field() {
         json!({"p": profile, "t": tenant_a}),
     )
     .await;
-    let sync = "mutation($t: ID!, $items: [InventoryItemInput!]!) { recordInventorySync(input: {tenantId: $t, policyTypes: [{policyType: \"deviceConfigurations\", status: SUCCEEDED}], items: $items}) { id } }";
+    let sync = "mutation($t: ID!, $items: [InventoryItemInput!]!) { recordInventorySync(input: {tenantId: $t, policyTypes: [{policyType: \"deviceConfigurations\", status: SUCCEEDED, confirmEmpty: true}], items: $items}) { id } }";
     let one = json!([{"policyType": "deviceConfigurations", "externalId": "p1", "displayName": "P1", "meta": {"displayName": "P1"}}]);
     app.gql_ok(&owner, sync, json!({"t": tenant_a, "items": one}))
         .await;

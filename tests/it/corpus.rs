@@ -399,7 +399,11 @@ fn normalized_content_holds_no_tenant_identifiers() {
 /// Removes every `@odata.type` that names the declared type of where it
 /// stands, as the Intune portal's export and several backup tools write
 /// them; returns how many it removed.
-fn strip_declared(rule: &registry::PolicyTypeRule, value: &mut Value, declared: Option<&str>) -> usize {
+fn strip_declared(
+    rule: &registry::PolicyTypeRule,
+    value: &mut Value,
+    declared: Option<&str>,
+) -> usize {
     let mut removed = 0;
     match value {
         Value::Object(map) => {
@@ -450,11 +454,16 @@ fn utf16le_with_bom(text: &str) -> Vec<u8> {
 
 /// Replaces the first `@odata.type` that is not a declared type (a
 /// derived type) with another derived type; false when there is none.
-fn change_first_derived(rule: &registry::PolicyTypeRule, value: &mut Value, declared: Option<&str>) -> bool {
+fn change_first_derived(
+    rule: &registry::PolicyTypeRule,
+    value: &mut Value,
+    declared: Option<&str>,
+) -> bool {
     match value {
         Value::Object(map) => {
             if let Some(t) = map.get_mut("@odata.type")
-                && t.as_str().is_some_and(|t| !registry::PolicyTypeRule::is_declared(t, declared))
+                && t.as_str()
+                    .is_some_and(|t| !registry::PolicyTypeRule::is_declared(t, declared))
             {
                 *t = Value::String("#microsoft.graph.someOtherDerivedType".into());
                 return true;
@@ -462,7 +471,9 @@ fn change_first_derived(rule: &registry::PolicyTypeRule, value: &mut Value, decl
             map.iter_mut()
                 .any(|(key, v)| change_first_derived(rule, v, rule.declared_type(key)))
         }
-        Value::Array(items) => items.iter_mut().any(|i| change_first_derived(rule, i, declared)),
+        Value::Array(items) => items
+            .iter_mut()
+            .any(|i| change_first_derived(rule, i, declared)),
         _ => false,
     }
 }
@@ -498,10 +509,13 @@ fn other_exporters_forms_of_every_export_hash_the_same() {
             }
             if variant & 4 != 0 {
                 let bytes = utf16le_with_bom(&serde_json::to_string_pretty(&value).expect("json"));
-                let text = drift_engine::import::decode_text(&bytes).expect("UTF-16 LE with a BOM reads");
+                let text =
+                    drift_engine::import::decode_text(&bytes).expect("UTF-16 LE with a BOM reads");
                 value = serde_json::from_str(&text).expect("valid JSON");
             }
-            let hash = normalize(&policy_type, &value).expect("variant normalizes").hash;
+            let hash = normalize(&policy_type, &value)
+                .expect("variant normalizes")
+                .hash;
             assert_eq!(hash, reference, "{} variant {variant:03b}", path.display());
         }
 
@@ -537,6 +551,9 @@ fn other_exporters_forms_of_every_export_hash_the_same() {
     }
     // The corpus really writes declared types (on every `settings[]`
     // element of the Graph-exported settings catalogs, for one).
-    assert!(stripped_settings_catalog > 100, "{stripped_settings_catalog}");
+    assert!(
+        stripped_settings_catalog > 100,
+        "{stripped_settings_catalog}"
+    );
     assert!(stripped_total >= stripped_settings_catalog);
 }

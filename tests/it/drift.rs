@@ -762,7 +762,13 @@ async fn capture_modes_and_display_name_matching() {
 
 /// A sync that says SUCCEEDED for `policy_type` with exactly `policies`
 /// (possibly none), and `confirmEmpty` as given.
-async fn sync_listing(s: &Scenario, tenant: &str, policy_type: &str, policies: &[Policy], confirm_empty: bool) -> Value {
+async fn sync_listing(
+    s: &Scenario,
+    tenant: &str,
+    policy_type: &str,
+    policies: &[Policy],
+    confirm_empty: bool,
+) -> Value {
     let input = json!({
         "tenantId": tenant,
         "policyTypes": [{"policyType": policy_type, "status": "SUCCEEDED", "itemCount": policies.len(), "confirmEmpty": confirm_empty}],
@@ -824,7 +830,10 @@ async fn an_empty_or_shrunk_listing_waits_for_a_second_sync() {
     let done = s.compare().await;
     assert_eq!(done["outcome"], "PARTIALLY_SUCCEEDED", "{done}");
     let compared = &done["baselineCompare"];
-    assert_eq!(compared["policyTypes"][0]["coverage"], "uncovered", "{compared}");
+    assert_eq!(
+        compared["policyTypes"][0]["coverage"], "uncovered",
+        "{compared}"
+    );
     let warning = compared["warnings"]
         .as_array()
         .expect("warnings")
@@ -836,12 +845,19 @@ async fn an_empty_or_shrunk_listing_waits_for_a_second_sync() {
 
     // A second empty listing confirms it: 40 policies are missing.
     let confirmed = sync_listing(&s, &s.target, t, &[], false).await;
-    assert_eq!(confirmed["inventoryCoverage"][0]["status"], "succeeded", "{confirmed}");
+    assert_eq!(
+        confirmed["inventoryCoverage"][0]["status"], "succeeded",
+        "{confirmed}"
+    );
     assert_eq!(confirmed["summaryCounts"]["items_removed"], 40);
     s.compare().await;
     let findings = s.findings(json!({"status": ["OPEN"]})).await;
     assert_eq!(missing(&findings), 40);
-    assert!(findings.iter().all(|f| f["subject"]["externalId"].as_str().is_some_and(|id| id.starts_with("cfg-"))));
+    assert!(findings.iter().all(|f| {
+        f["subject"]["externalId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("cfg-"))
+    }));
 
     // Back to 40, then a drop to 15 (over half) waits too; the 15 listed
     // are kept current, the 25 others untouched.
@@ -849,7 +865,10 @@ async fn an_empty_or_shrunk_listing_waits_for_a_second_sync() {
     s.compare().await;
     assert_eq!(missing(&s.findings(json!({"status": ["OPEN"]})).await), 0);
     let dropped = sync_listing(&s, &s.target, t, &forty[..15], false).await;
-    assert_eq!(dropped["inventoryCoverage"][0]["status"], "unconfirmed", "{dropped}");
+    assert_eq!(
+        dropped["inventoryCoverage"][0]["status"], "unconfirmed",
+        "{dropped}"
+    );
     assert_eq!(dropped["warnings"][0]["code"], "listing_drop_unconfirmed");
     assert_eq!(dropped["summaryCounts"]["items_removed"], 0);
     s.compare().await;
@@ -857,13 +876,19 @@ async fn an_empty_or_shrunk_listing_waits_for_a_second_sync() {
     // A drop of half or less is believed at once.
     sync_listing(&s, &s.target, t, &forty, false).await;
     let halved = sync_listing(&s, &s.target, t, &forty[..20], false).await;
-    assert_eq!(halved["inventoryCoverage"][0]["status"], "succeeded", "{halved}");
+    assert_eq!(
+        halved["inventoryCoverage"][0]["status"], "succeeded",
+        "{halved}"
+    );
     assert_eq!(halved["summaryCounts"]["items_removed"], 20);
 
     // confirmEmpty: the collector vouches for the empty listing.
     sync_listing(&s, &s.target, t, &forty, false).await;
     let vouched = sync_listing(&s, &s.target, t, &[], true).await;
-    assert_eq!(vouched["inventoryCoverage"][0]["status"], "succeeded", "{vouched}");
+    assert_eq!(
+        vouched["inventoryCoverage"][0]["status"], "succeeded",
+        "{vouched}"
+    );
     assert_eq!(vouched["summaryCounts"]["items_removed"], 40);
     s.compare().await;
     assert_eq!(missing(&s.findings(json!({"status": ["OPEN"]})).await), 40);
