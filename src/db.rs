@@ -45,9 +45,15 @@ pub async fn connect_with(mut options: ConnectOptions) -> Result<DatabaseConnect
 /// turns: each migrates inside one transaction that holds an advisory lock
 /// for the schema, so the later ones find the work done instead of racing
 /// it (concurrent CREATE TABLE fails on `pg_type_typname_nsp_index`).
+///
+/// Then, under the same lock, stored hashes are re-derived once if the
+/// evidence rules changed since they were computed (`evidence::rehash`).
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     if db.get_database_backend() != DbBackend::Postgres {
-        return Migrator::up(db, None).await;
+        Migrator::up(db, None).await?;
+        let txn = db.begin().await?;
+        crate::evidence::rehash::upgrade(&txn).await?;
+        return txn.commit().await;
     }
     let txn = db.begin().await?;
     txn.execute_unprepared(
@@ -55,6 +61,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     )
     .await?;
     Migrator::up(&txn, None).await?;
+    crate::evidence::rehash::upgrade(&txn).await?;
     txn.commit().await
 }
 

@@ -760,13 +760,35 @@ struct PreparedVersion {
 }
 
 /// Normalized content, as the evidence blob that stores it.
-struct Blob {
-    hash: String,
+pub(crate) struct Blob {
+    pub(crate) hash: String,
     /// The size of the canonical form the hash was computed over.
     byte_size: i64,
     /// What the blob's column receives: the canonical JSON itself on SQLite,
     /// the same content in jsonb's key order on PostgreSQL.
     text: String,
+}
+
+/// The blob that stores `n` on `backend`.
+pub(crate) fn blob_of(
+    backend: DbBackend,
+    n: normalize::Normalized,
+) -> std::result::Result<Blob, NotNormalizable> {
+    let byte_size = n.canonical.len() as i64;
+    let text = if backend == DbBackend::Postgres {
+        jsonb_text(&n.value)
+    } else {
+        // JCS output is UTF-8 by construction; SQLite stores those very
+        // bytes rather than serializing again.
+        String::from_utf8(n.canonical).map_err(|_| NotNormalizable {
+            reason: "the canonical form is not UTF-8".to_owned(),
+        })?
+    };
+    Ok(Blob {
+        hash: n.hash,
+        byte_size,
+        text,
+    })
 }
 
 /// Normalizes a chunk on the blocking pool, spread over the cores.
@@ -779,23 +801,8 @@ fn spawn_prepare(
             .into_par_iter()
             .with_min_len(16)
             .map(|mut v| {
-                let normalized = normalize::normalize(&v.policy_type, &v.content).and_then(|n| {
-                    let byte_size = n.canonical.len() as i64;
-                    let text = if backend == DbBackend::Postgres {
-                        jsonb_text(&n.value)
-                    } else {
-                        // JCS output is UTF-8 by construction; SQLite stores
-                        // those very bytes rather than serializing again.
-                        String::from_utf8(n.canonical).map_err(|_| NotNormalizable {
-                            reason: "the canonical form is not UTF-8".to_owned(),
-                        })?
-                    };
-                    Ok(Blob {
-                        hash: n.hash,
-                        byte_size,
-                        text,
-                    })
-                });
+                let normalized = normalize::normalize(&v.policy_type, &v.content)
+                    .and_then(|n| blob_of(backend, n));
                 normalize::redact_secrets(&v.policy_type, &mut v.content);
                 PreparedVersion {
                     content: jsonb_text(&v.content),
@@ -870,7 +877,7 @@ fn fresh_blobs(chunk: &mut [PreparedVersion], stored: &mut HashSet<String>) -> V
 /// Stores the blobs that the database does not hold yet. Each hash is stored
 /// once, ever: hashes already stored are skipped before any content is sent,
 /// so an unchanged policy costs one index probe, not a document.
-async fn store_blobs(
+pub(crate) async fn store_blobs(
     db: &impl ConnectionTrait,
     backend: DbBackend,
     mut fresh: Vec<Blob>,

@@ -8,6 +8,7 @@ pub mod ingest;
 pub mod meta;
 pub mod normalize;
 pub mod registry;
+pub mod rehash;
 pub mod resolver;
 
 use chrono::{DateTime, Utc};

@@ -893,3 +893,114 @@ async fn an_empty_or_shrunk_listing_waits_for_a_second_sync() {
     s.compare().await;
     assert_eq!(missing(&s.findings(json!({"status": ["OPEN"]})).await), 40);
 }
+
+/// An upgrade whose evidence rules changed re-derives the stored hashes
+/// once, so a baseline captured under the old rules does not turn every
+/// policy into drift: the database is made to look like one from before
+/// (rules version 1, other hashes stored), and migrating restores the
+/// hashes the current rules give, and the compare stays clean.
+#[tokio::test]
+async fn an_upgrade_re_derives_stored_hashes_under_the_current_rules() {
+    use drift_engine::evidence::{meta, normalize::normalize, rehash};
+    use entity::{baseline_snapshot_item, evidence_blob, inventory_item, policy_version};
+    use sea_orm::{ActiveModelTrait, ColumnTrait, QueryFilter, Set};
+
+    let s = Scenario::new(TestApp::spawn().await, json!({})).await;
+    let t = "configurationPolicies";
+    // As a Graph GET writes it: declared types everywhere, and a null
+    // member a later release added.
+    let mut graph_get = corpus("All Macros Disabled");
+    graph_get["@odata.type"] = json!("#microsoft.graph.deviceManagementConfigurationPolicy");
+    graph_get["settings"][0]["settingInstance"]["auditRuleInformation"] = Value::Null;
+    let policy: Vec<Policy> = vec![(t.to_owned(), "macros".to_owned(), graph_get.clone())];
+    s.sync(&s.source, &policy, &[]).await;
+    s.versions(&s.source, &policy).await;
+    s.capture().await;
+    s.sync(&s.target, &policy, &[]).await;
+    s.versions(&s.target, &policy).await;
+    assert_eq!(s.compare().await["summaryCounts"]["findings_total"], 0);
+
+    // A database from before: version 1, and every hash another one.
+    let db = &s.app.db;
+    let old = |c: char| std::iter::repeat_n(c, 64).collect::<String>();
+    evidence_blob::ActiveModel {
+        hash: Set(old('a')),
+        content: Set(graph_get.clone()),
+        byte_size: Set(1),
+        created_at: Set(chrono::Utc::now()),
+    }
+    .insert(db)
+    .await
+    .expect("old blob");
+    baseline_snapshot_item::Entity::update_many()
+        .col_expr(
+            baseline_snapshot_item::Column::BaselineHash,
+            sea_orm::sea_query::Expr::value(old('a')),
+        )
+        .exec(db)
+        .await
+        .expect("old item hashes");
+    policy_version::Entity::update_many()
+        .col_expr(
+            policy_version::Column::ContentHash,
+            sea_orm::sea_query::Expr::value(old('b')),
+        )
+        .exec(db)
+        .await
+        .expect("old version hashes");
+    inventory_item::Entity::update_many()
+        .col_expr(
+            inventory_item::Column::MetaHash,
+            sea_orm::sea_query::Expr::value(old('c')),
+        )
+        .exec(db)
+        .await
+        .expect("old meta hashes");
+    rehash::write_version_as(db, 1).await.expect("version 1");
+
+    drift_engine::db::migrate(db).await.expect("migrate");
+    assert_eq!(
+        rehash::stored_version(db).await.expect("version"),
+        rehash::RULES_VERSION
+    );
+    let expected = normalize(t, &graph_get).expect("normalizes").hash;
+    let items = baseline_snapshot_item::Entity::find()
+        .all(db)
+        .await
+        .expect("items");
+    assert!(!items.is_empty());
+    assert!(
+        items
+            .iter()
+            .all(|i| i.baseline_hash.as_deref() == Some(expected.as_str())),
+        "{items:?}"
+    );
+    let versions = policy_version::Entity::find()
+        .all(db)
+        .await
+        .expect("versions");
+    assert!(
+        versions
+            .iter()
+            .all(|v| v.content_hash.as_deref() == Some(expected.as_str()))
+    );
+    let inventory = inventory_item::Entity::find()
+        .filter(inventory_item::Column::PolicyType.eq(t))
+        .all(db)
+        .await
+        .expect("inventory");
+    assert!(
+        inventory
+            .iter()
+            .all(|i| i.meta_hash == meta::meta_hash(t, &i.meta_jsonb))
+    );
+    assert!(
+        inventory
+            .iter()
+            .all(|i| i.meta_hash.as_deref() != Some(old('c').as_str()))
+    );
+    assert_eq!(s.compare().await["summaryCounts"]["findings_total"], 0);
+
+    // Once current, migrating again re-derives nothing.
+    assert_eq!(rehash::upgrade(db).await.expect("upgrade"), None);
+}
