@@ -3,18 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use entity::enums::{RunType, SubjectMatch};
-use entity::operation_run;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use entity::enums::SubjectMatch;
+use sea_orm::{ConnectionTrait, DbErr};
 use serde_json::Value;
 
 use crate::evidence::registry;
 use crate::evidence::resolver::PresentSubject;
-
-/// How far back to look for the sync that last covered a type.
-const COVERAGE_LOOKBACK_RUNS: u64 = 200;
 
 /// The key that identifies a subject of `policy_type` across tenants. Under
 /// display-name matching it is the kind of policy and its name; a type
@@ -81,16 +75,7 @@ pub async fn inventory_coverage<C: ConnectionTrait>(
     tenant_id: i64,
     policy_types: &[String],
 ) -> Result<BTreeMap<String, TypeCoverage>, DbErr> {
-    let runs: Vec<(i64, Value)> = operation_run::Entity::find()
-        .select_only()
-        .columns([operation_run::Column::Id, operation_run::Column::Context])
-        .filter(operation_run::Column::TenantId.eq(tenant_id))
-        .filter(operation_run::Column::RunType.eq(RunType::InventorySync))
-        .order_by_desc(operation_run::Column::Id)
-        .limit(COVERAGE_LOOKBACK_RUNS)
-        .into_tuple()
-        .all(db)
-        .await?;
+    let runs = crate::evidence::ingest::recent_inventory_syncs(db, tenant_id).await?;
     let mut out = BTreeMap::new();
     for policy_type in policy_types {
         let found = runs.iter().find_map(|(id, context)| {

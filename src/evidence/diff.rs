@@ -58,28 +58,12 @@ fn walk(path: &str, array_name: &str, a: &Value, b: &Value, out: &mut Vec<Settin
                 }
             }
         }
-        (Value::Array(xa), Value::Array(xb))
-            if is_records(xa)
-                && is_records(xb)
-                && registry::PAIRED_RECORDS.contains(&array_name) =>
-        {
-            let (pa, pb) = paired(xa, xb);
-            let labels: std::collections::BTreeSet<&String> = pa.keys().chain(pb.keys()).collect();
-            for label in labels {
-                let child = format!("{path}[{label}]");
-                match (pa.get(label), pb.get(label)) {
-                    (Some(va), Some(vb)) => walk(&child, "", va, vb, out),
-                    (Some(va), None) => {
-                        out.push(change(child, ChangeKind::Removed, Some(va), None))
-                    }
-                    (None, Some(vb)) => out.push(change(child, ChangeKind::Added, None, Some(vb))),
-                    (None, None) => {}
-                }
-            }
-        }
         (Value::Array(xa), Value::Array(xb)) if is_records(xa) && is_records(xb) => {
-            let la = labelled(array_name, xa);
-            let lb = labelled(array_name, xb);
+            let (la, lb) = if registry::PAIRED_RECORDS.contains(&array_name) {
+                paired(xa, xb)
+            } else {
+                (labelled(array_name, xa), labelled(array_name, xb))
+            };
             let labels: std::collections::BTreeSet<&String> = la.keys().chain(lb.keys()).collect();
             for label in labels {
                 let child = format!("{path}[{label}]");

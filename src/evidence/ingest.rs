@@ -91,7 +91,8 @@ impl Default for ListingGuard {
 pub const EMPTY_LISTING_UNCONFIRMED: &str = "empty_listing_unconfirmed";
 pub const LISTING_DROP_UNCONFIRMED: &str = "listing_drop_unconfirmed";
 
-/// How far back to look for a type's last full listing.
+/// How far back to look for a type's last full listing, or the sync that
+/// last covered it.
 const LISTING_LOOKBACK_RUNS: u64 = 200;
 
 /// What earlier syncs said about one type.
@@ -103,26 +104,35 @@ struct PreviousListing {
     last_status: Option<String>,
 }
 
-/// Per type, from the tenant's recent syncs, in one query.
-async fn previous_listings(
-    db: &DatabaseConnection,
+/// The tenant's most recent inventory syncs, newest first: (run id, run
+/// context), in one query. Coverage and the listing guard read them.
+pub async fn recent_inventory_syncs<C: ConnectionTrait>(
+    db: &C,
     tenant_id: i64,
-    types: &[&str],
-) -> Result<BTreeMap<String, PreviousListing>> {
-    let contexts: Vec<Value> = operation_run::Entity::find()
+) -> std::result::Result<Vec<(i64, Value)>, sea_orm::DbErr> {
+    operation_run::Entity::find()
         .select_only()
-        .column(operation_run::Column::Context)
+        .columns([operation_run::Column::Id, operation_run::Column::Context])
         .filter(operation_run::Column::TenantId.eq(tenant_id))
         .filter(operation_run::Column::RunType.eq(RunType::InventorySync))
         .order_by_desc(operation_run::Column::Id)
         .limit(LISTING_LOOKBACK_RUNS)
         .into_tuple()
         .all(db)
-        .await?;
+        .await
+}
+
+/// Per type, from the tenant's recent syncs, in one query.
+async fn previous_listings(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    types: &[&str],
+) -> Result<BTreeMap<String, PreviousListing>> {
+    let contexts = recent_inventory_syncs(db, tenant_id).await?;
     let mut out = BTreeMap::new();
     for policy_type in types {
         let mut previous = PreviousListing::default();
-        for context in &contexts {
+        for (_, context) in &contexts {
             let Some(entry) = context
                 .get("inventory_coverage")
                 .and_then(|c| c.get("policy_types"))
