@@ -27,8 +27,9 @@ struct Cli {
     log_json: bool,
     /// An inventory listing that shrank by more than this share (0 to 1)
     /// since the type's last full listing is not believed until a second
-    /// sync lists it so (an empty one never is): its items stay, and
-    /// compares leave the type uncovered. 1 checks only empty listings.
+    /// sync lists it so (an empty one after a non-empty one always waits):
+    /// its items stay, and compares leave the type uncovered. 1 checks only
+    /// empty listings.
     #[arg(long, global = true, env = "DRIFT_LISTING_DROP_SHARE", default_value_t = 0.5, value_parser = parse_share)]
     listing_drop_share: f64,
     #[command(subcommand)]
