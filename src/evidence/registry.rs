@@ -171,6 +171,133 @@ pub const DEVICE_CONFIGURATION_DECLARED: DeclaredTypes = &[
         "networkProxyServer",
         "microsoft.graph.windows10NetworkProxyServer",
     ),
+    // Endpoint protection's user rights, each a user-rights setting.
+    (
+        "userRightsAccessCredentialManagerAsTrustedCaller",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsActAsPartOfTheOperatingSystem",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsAllowAccessFromNetwork",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsBackupData",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsBlockAccessFromNetwork",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsChangeSystemTime",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsCreateGlobalObjects",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsCreatePageFile",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsCreatePermanentSharedObjects",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsCreateSymbolicLinks",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsCreateToken",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsDebugPrograms",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsDelegation",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsDenyLocalLogOn",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsGenerateSecurityAudits",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsImpersonateClient",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsIncreaseSchedulingPriority",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsLoadUnloadDrivers",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsLocalLogOn",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsLockMemory",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsManageAuditingAndSecurityLogs",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsManageVolumes",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsModifyFirmwareEnvironment",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsModifyObjectLabels",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsProfileSingleProcess",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsRemoteDesktopServicesLogOn",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsRemoteShutdown",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsRestoreData",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "userRightsTakeOwnership",
+        "microsoft.graph.deviceManagementUserRightsSetting",
+    ),
+    (
+        "localUsersOrGroups",
+        "microsoft.graph.deviceManagementUserRightsLocalUserOrGroup",
+    ),
+    // iOS: network usage rules and app lists.
+    ("networkUsageRules", "microsoft.graph.iosNetworkUsageRule"),
+    ("managedApps", "microsoft.graph.appListItem"),
+    ("appsSingleAppModeList", "microsoft.graph.appListItem"),
+    ("appsVisibilityList", "microsoft.graph.appListItem"),
+    ("compliantAppsList", "microsoft.graph.appListItem"),
 ];
 
 /// App protection and app configuration: targeted apps and key-value pairs.
@@ -207,6 +334,8 @@ pub const GROUP_POLICY_DECLARED: DeclaredTypes = &[
         "presentationValues",
         "microsoft.graph.groupPolicyPresentationValue",
     ),
+    // A list presentation's entries.
+    ("values", "microsoft.graph.keyValuePair"),
     ("definition", "microsoft.graph.groupPolicyDefinition"),
     ("presentation", "microsoft.graph.groupPolicyPresentation"),
 ];
