@@ -199,7 +199,13 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
         let coverage = inventory_coverage(db, tenant.id, &types).await?;
         let failed: Vec<&String> = coverage
             .iter()
-            .filter(|(_, c)| matches!(c, TypeCoverage::Failed(_) | TypeCoverage::Unconfirmed(..)))
+            .filter(|(_, c)| matches!(c, TypeCoverage::Failed(_)))
+            .map(|(t, _)| t)
+            .collect();
+        // An empty or shrunk listing that no second sync confirmed yet.
+        let unconfirmed: Vec<&String> = coverage
+            .iter()
+            .filter(|(_, c)| matches!(c, TypeCoverage::Unconfirmed(..)))
             .map(|(t, _)| t)
             .collect();
         let never: Vec<&String> = coverage
@@ -207,10 +213,10 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
             .filter(|(_, c)| **c == TypeCoverage::NeverSynced)
             .map(|(t, _)| t)
             .collect();
-        let covered = coverage.len() - failed.len() - never.len();
+        let covered = coverage.len() - failed.len() - unconfirmed.len() - never.len();
         let status = if covered == 0 {
             Status::Fail
-        } else if failed.is_empty() && never.is_empty() {
+        } else if failed.is_empty() && unconfirmed.is_empty() && never.is_empty() {
             Status::Pass
         } else {
             Status::Warn
@@ -230,17 +236,32 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
                 Status::Fail => "scope_uncovered",
                 _ => "scope_partially_covered",
             },
-            message: format!(
-                "{covered} of {} scope types are covered; failed: {}; never synced: {}.",
-                coverage.len(),
-                failed.len(),
-                never.len()
-            ),
-            evidence: vec![json!({"kind": "baseline_profile", "id": profile.id})],
-            next_steps: if status == Status::Pass {
-                vec![]
+            message: if unconfirmed.is_empty() {
+                format!(
+                    "{covered} of {} scope types are covered; failed: {}; never synced: {}.",
+                    coverage.len(),
+                    failed.len(),
+                    never.len()
+                )
             } else {
-                vec!["Sync the uncovered policy types, or narrow the profile's scope.".into()]
+                format!(
+                    "{covered} of {} scope types are covered; failed: {}; never synced: {}; listed empty or much shorter than before, unconfirmed: {}.",
+                    coverage.len(),
+                    failed.len(),
+                    never.len(),
+                    unconfirmed.len()
+                )
+            },
+            evidence: vec![json!({"kind": "baseline_profile", "id": profile.id})],
+            next_steps: match (status, unconfirmed.is_empty()) {
+                (Status::Pass, _) => vec![],
+                (_, true) => {
+                    vec!["Sync the uncovered policy types, or narrow the profile's scope.".into()]
+                }
+                (_, false) => vec![
+                    "Sync the uncovered policy types, or narrow the profile's scope.".into(),
+                    "Sync again to confirm an empty or much shorter listing, or send it with confirmEmpty if it is real.".into(),
+                ],
             },
         });
 

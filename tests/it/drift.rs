@@ -842,6 +842,50 @@ async fn an_empty_or_shrunk_listing_waits_for_a_second_sync() {
         .unwrap_or_else(|| panic!("a warning: {compared}"));
     assert_eq!(warning["policyType"], t);
     assert_eq!(missing(&s.findings(json!({"status": ["OPEN"]})).await), 0);
+    // Verification says so, and what to do.
+    let run = s
+        .app
+        .gql_ok(
+            &s.token,
+            "mutation($t: ID!) { startVerification(input: {tenantId: $t}) { id } }",
+            json!({"t": s.target}),
+        )
+        .await["startVerification"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    s.wait(&run).await;
+    let report = s
+        .app
+        .gql_ok(
+            &s.token,
+            "query($id: ID!) { operationRun(id: $id) { verificationReport { checks { key message nextSteps } } } }",
+            json!({"id": run}),
+        )
+        .await;
+    let coverage_check = report["operationRun"]["verificationReport"]["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| {
+            c["key"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("coverage."))
+        })
+        .expect("a coverage check")
+        .clone();
+    assert!(
+        coverage_check["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unconfirmed: 1")),
+        "{coverage_check}"
+    );
+    assert!(
+        coverage_check["nextSteps"]
+            .to_string()
+            .contains("confirmEmpty"),
+        "{coverage_check}"
+    );
 
     // A second empty listing confirms it: 40 policies are missing.
     let confirmed = sync_listing(&s, &s.target, t, &[], false).await;
