@@ -24,6 +24,8 @@ pub enum Action {
     FindingResolve,
     FindingReopen,
     VerificationStart,
+    TenantConnectionSet,
+    TenantConnectionClear,
 }
 
 impl Action {
@@ -43,6 +45,8 @@ impl Action {
             Action::FindingResolve => "finding.resolve",
             Action::FindingReopen => "finding.reopen",
             Action::VerificationStart => "verification.start",
+            Action::TenantConnectionSet => "tenant.connection.set",
+            Action::TenantConnectionClear => "tenant.connection.clear",
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct Config {
     pub limits: GraphqlLimits,
     /// When a shrunk inventory listing is believed (`--listing-drop-share`).
     pub listing: crate::evidence::ingest::ListingGuard,
+    /// Seals tenant credentials (`DRIFT_SECRET_KEY` or `--secret-key-file`).
+    pub secret_key: Option<crate::collector::secrets::SecretKey>,
     pub workers: crate::runs::worker::WorkerSettings,
 }
 
@@ -65,6 +67,7 @@ impl Config {
             ws_init_timeout: std::time::Duration::from_secs(10),
             limits: GraphqlLimits::default(),
             listing: crate::evidence::ingest::ListingGuard::default(),
+            secret_key: None,
             workers: crate::runs::worker::WorkerSettings::default(),
         }
     }

@@ -72,6 +72,10 @@ enum Command {
         /// Load the demo workspace (real Intune exports) first, unless it exists.
         #[arg(long)]
         demo: bool,
+        /// A file holding the key (32 bytes, base64) that seals tenant
+        /// credentials; `DRIFT_SECRET_KEY` may hold the key itself instead.
+        #[arg(long, env = "DRIFT_SECRET_KEY_FILE")]
+        secret_key_file: Option<std::path::PathBuf>,
     },
     /// Load the demo workspace: two tenants, a profile, a captured baseline
     /// and a compare with findings of both fidelities, from real exports.
@@ -157,7 +161,9 @@ async fn main() -> anyhow::Result<()> {
             run_max_attempts,
             worker_poll_ms,
             demo,
+            secret_key_file,
         } => {
+            let secret_key = load_secret_key(secret_key_file.as_deref())?;
             let db = db::connect(&cli.database_url)
                 .await
                 .context("connecting to the database")?;
@@ -175,6 +181,7 @@ async fn main() -> anyhow::Result<()> {
             config.listing = drift_engine::evidence::ingest::ListingGuard {
                 max_drop_share: cli.listing_drop_share,
             };
+            config.secret_key = secret_key;
             config.workers = drift_engine::runs::worker::WorkerSettings {
                 count: workers,
                 poll_interval: std::time::Duration::from_millis(worker_poll_ms.max(10)),
@@ -373,4 +380,24 @@ fn parse_share(text: &str) -> Result<f64, String> {
             "`{text}` is not a share between 0 and 1 (for example 0.5)"
         )),
     }
+}
+
+/// The key that seals tenant credentials: from `--secret-key-file`, else
+/// from `DRIFT_SECRET_KEY`; none is fine (credentials then cannot be set),
+/// a malformed one stops the server.
+fn load_secret_key(
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<Option<drift_engine::collector::secrets::SecretKey>> {
+    use drift_engine::collector::secrets::SecretKey;
+    let text = match file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the secret key file {}", path.display()))?,
+        ),
+        None => std::env::var("DRIFT_SECRET_KEY")
+            .ok()
+            .filter(|k| !k.trim().is_empty()),
+    };
+    text.map(|t| SecretKey::from_base64(&t).context("DRIFT_SECRET_KEY / --secret-key-file"))
+        .transpose()
 }

@@ -14,6 +14,7 @@ pub mod inventory_item;
 pub mod operation_run;
 pub mod policy_version;
 pub mod tenant;
+pub mod tenant_connection;
 pub mod user;
 pub mod workspace;
 pub mod workspace_membership;

@@ -52,6 +52,30 @@ by_id!(BaselineProfileId, baseline_profile);
 by_id!(BaselineSnapshotId, baseline_snapshot);
 by_id!(OperationRunId, operation_run);
 
+/// A tenant's Graph connection, by tenant id: `WHERE tenant_id IN (keys)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnectionOfTenant(pub i64);
+
+impl Loader<ConnectionOfTenant> for ByIdLoader {
+    type Value = Arc<entity::tenant_connection::Model>;
+    type Error = DbErr;
+
+    async fn load(
+        &self,
+        keys: &[ConnectionOfTenant],
+    ) -> Result<HashMap<ConnectionOfTenant, Self::Value>, Self::Error> {
+        use entity::tenant_connection;
+        let rows = tenant_connection::Entity::find()
+            .filter(tenant_connection::Column::TenantId.is_in(keys.iter().map(|k| k.0)))
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|m| (ConnectionOfTenant(m.tenant_id), Arc::new(m)))
+            .collect())
+    }
+}
+
 /// Evidence blobs by content hash.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BlobHash(pub String);

@@ -16,6 +16,7 @@ use async_graphql::{Context, Schema};
 use sea_orm::DatabaseConnection;
 
 use crate::auth::Viewer;
+use crate::collector::secrets::SecretKey;
 use crate::config::GraphqlLimits;
 use crate::error::{Error, Result};
 use crate::evidence::ingest::ListingGuard;
@@ -24,10 +25,22 @@ use crate::runs::worker::RunNotifier;
 pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
 /// The one schema builder, used by the server, the `schema` command and tests.
+/// What the engine's front door needs from the server's configuration.
+#[derive(Clone, Debug, Default)]
+pub struct EngineSettings {
+    pub listing: ListingGuard,
+    /// Seals tenant credentials; without one they cannot be set.
+    pub secret_key: Option<SecretKey>,
+}
+
+/// The server's sealing key, as schema data.
+#[derive(Clone)]
+pub struct SealingKey(pub Option<SecretKey>);
+
 pub fn build_schema(
     db: DatabaseConnection,
     limits: GraphqlLimits,
-    listing: ListingGuard,
+    settings: EngineSettings,
     notifier: RunNotifier,
 ) -> AppSchema {
     Schema::build(
@@ -37,7 +50,8 @@ pub fn build_schema(
     )
     .data(db)
     .data(notifier)
-    .data(listing)
+    .data(settings.listing)
+    .data(SealingKey(settings.secret_key))
     // Depth is the guard's: async-graphql's count includes introspection,
     // whose `ofType` chain alone is deeper than any limit worth having.
     .extension(guard::RequestGuard { limits })
@@ -52,7 +66,7 @@ pub fn sdl() -> String {
     build_schema(
         DatabaseConnection::default(),
         GraphqlLimits::default(),
-        ListingGuard::default(),
+        EngineSettings::default(),
         RunNotifier::default(),
     )
     .sdl()

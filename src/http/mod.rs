@@ -28,7 +28,15 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: &Config, db: DatabaseConnection, notifier: RunNotifier) -> Self {
         Self {
-            schema: build_schema(db.clone(), config.limits, config.listing, notifier),
+            schema: build_schema(
+                db.clone(),
+                config.limits,
+                crate::graphql::EngineSettings {
+                    listing: config.listing,
+                    secret_key: config.secret_key.clone(),
+                },
+                notifier,
+            ),
             db,
             max_body_bytes: config.max_body_bytes,
             max_anonymous_body_bytes: config.max_anonymous_body_bytes,

@@ -152,7 +152,8 @@ fn member_refusals(extra: &[(Actor, &'static str)]) -> Vec<(Actor, &'static str)
 
 #[tokio::test]
 async fn authorization_matrix_covers_every_root_field() {
-    let app = TestApp::spawn().await;
+    // With a key, so that setTenantConnection can succeed for those allowed.
+    let app = TestApp::spawn_with(|c| c.secret_key = Some(crate::connections::test_key())).await;
     let (_, owner) = app.user("owner@example.com").await;
     let (_, outsider) = app.user("outsider@example.com").await;
     app.gql_ok(
@@ -396,6 +397,26 @@ async fn authorization_matrix_covers_every_root_field() {
             "mutation($t: ID!) { recordInventorySync(input: {tenantId: $t, policyTypes: [{policyType: \"deviceConfigurations\", status: SUCCEEDED}], items: [{policyType: \"deviceConfigurations\", externalId: \"p1\", displayName: \"P1\"}]}) { id } }",
             json!({"t": tenant_a}),
             &member_refusals(&[(Actor::Restricted, NOT_FOUND), (Actor::Reader, FORBIDDEN)]),
+        ),
+        case(
+            "setTenantConnection",
+            "mutation($t: ID!) { setTenantConnection(input: {tenantId: $t, directoryTenantId: \"contoso.onmicrosoft.com\", clientId: \"00000000-0000-0000-0000-0000000000c1\", clientSecret: \"matrix-secret\"}) { id } }",
+            json!({"t": tenant_a}),
+            &member_refusals(&[
+                (Actor::Restricted, NOT_FOUND),
+                (Actor::Reader, FORBIDDEN),
+                (Actor::Operator, FORBIDDEN),
+            ]),
+        ),
+        case(
+            "clearTenantConnection",
+            "mutation($t: ID!) { clearTenantConnection(input: {tenantId: $t}) { id } }",
+            json!({"t": tenant_a}),
+            &member_refusals(&[
+                (Actor::Restricted, NOT_FOUND),
+                (Actor::Reader, FORBIDDEN),
+                (Actor::Operator, FORBIDDEN),
+            ]),
         ),
         case(
             "recordPolicyVersions",

@@ -7,6 +7,7 @@ mod common;
 mod authz;
 mod bad_input;
 mod bootstrap;
+mod connections;
 mod corpus;
 mod demo;
 mod drift;

@@ -1,4 +1,5 @@
 mod baselines;
+mod connections;
 mod directory;
 mod evidence;
 mod findings;
@@ -11,4 +12,5 @@ pub struct Mutation(
     baselines::BaselineMutation,
     evidence::EvidenceMutation,
     findings::FindingMutation,
+    connections::ConnectionMutation,
 );

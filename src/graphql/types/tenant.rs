@@ -14,8 +14,8 @@ use crate::evidence::SubjectRef;
 use crate::graphql::ContextExt;
 use crate::graphql::connection::{self, IdConnection, PageArgs};
 use crate::graphql::ids::{self, NodeKind};
+use crate::graphql::loaders::{ConnectionOfTenant, Loaders, WorkspaceId};
 use crate::graphql::loaders::{CurrentStateKey, CurrentStateLoader};
-use crate::graphql::loaders::{Loaders, WorkspaceId};
 
 /// A managed environment: an M365 tenant, a cloud account.
 pub struct Tenant(pub tenant::Model);
@@ -101,6 +101,17 @@ impl Tenant {
         Ok(page)
     }
 
+    /// The tenant's connection to Microsoft Graph, when one is set. It never
+    /// holds the credential: that is write-only (`setTenantConnection`).
+    async fn connection(&self, ctx: &Context<'_>) -> Result<Option<GraphConnection>> {
+        Ok(ctx
+            .data_unchecked::<Loaders>()
+            .load_one(ConnectionOfTenant(self.0.id))
+            .await
+            .map_err(Error::from)?
+            .map(|c| GraphConnection(Arc::unwrap_or_clone(c))))
+    }
+
     async fn workspace(&self, ctx: &Context<'_>) -> Result<Workspace> {
         let ws = ctx
             .data_unchecked::<Loaders>()
@@ -110,4 +121,50 @@ impl Tenant {
             .ok_or(Error::NotFound("workspace"))?;
         Ok(Workspace(Arc::unwrap_or_clone(ws)))
     }
+}
+
+/// How the server reaches a tenant's Microsoft Graph: the app registration
+/// and the kind of credential. The credential itself is never returned.
+pub struct GraphConnection(pub entity::tenant_connection::Model);
+
+/// (`TenantConnection` is the name of the tenants' page type.)
+#[Object(name = "TenantGraphConnection")]
+impl GraphConnection {
+    /// The Entra ID (directory) tenant: its GUID or a verified domain.
+    async fn directory_tenant_id(&self) -> &str {
+        &self.0.directory_tenant_id
+    }
+
+    /// The application (client) id of the app registration.
+    async fn client_id(&self) -> &str {
+        &self.0.client_id
+    }
+
+    async fn credential_kind(&self) -> CredentialKind {
+        if self.0.credential_kind == "certificate" {
+            CredentialKind::Certificate
+        } else {
+            CredentialKind::ClientSecret
+        }
+    }
+
+    async fn configured_at(&self) -> DateTime<Utc> {
+        self.0.configured_at
+    }
+
+    /// When a token was last obtained with it.
+    async fn last_token_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_token_at
+    }
+
+    /// The last error the identity platform or Graph gave, without secrets.
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
+    }
+}
+
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialKind {
+    ClientSecret,
+    Certificate,
 }
