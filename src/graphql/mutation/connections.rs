@@ -34,6 +34,18 @@ pub struct ClearTenantConnectionInput {
     pub tenant_id: ID,
 }
 
+/// The tenant, when the viewer may manage the workspace's tenants.
+async fn managed_tenant(ctx: &Context<'_>, id: &ID) -> Result<entity::tenant::Model> {
+    let tenant_id = ids::decode_as(id, NodeKind::Tenant)?;
+    Ok(auth::authorized_tenant(
+        ctx.db(),
+        ctx.viewer()?,
+        tenant_id,
+        Some(Capability::WorkspaceTenantsManage),
+    )
+    .await?)
+}
+
 #[derive(Default)]
 pub struct ConnectionMutation;
 
@@ -49,14 +61,7 @@ impl ConnectionMutation {
         input: SetTenantConnectionInput,
     ) -> Result<Tenant> {
         let viewer = ctx.viewer()?;
-        let tenant_id = ids::decode_as(&input.tenant_id, NodeKind::Tenant)?;
-        let tenant = auth::authorized_tenant(
-            ctx.db(),
-            viewer,
-            tenant_id,
-            Some(Capability::WorkspaceTenantsManage),
-        )
-        .await?;
+        let tenant = managed_tenant(ctx, &input.tenant_id).await?;
         let credential = match (input.client_secret, input.certificate) {
             (Some(secret), None) => Credential::ClientSecret(secret),
             (None, Some(c)) => Credential::Certificate {
@@ -93,14 +98,7 @@ impl ConnectionMutation {
         input: ClearTenantConnectionInput,
     ) -> Result<Tenant> {
         let viewer = ctx.viewer()?;
-        let tenant_id = ids::decode_as(&input.tenant_id, NodeKind::Tenant)?;
-        let tenant = auth::authorized_tenant(
-            ctx.db(),
-            viewer,
-            tenant_id,
-            Some(Capability::WorkspaceTenantsManage),
-        )
-        .await?;
+        let tenant = managed_tenant(ctx, &input.tenant_id).await?;
         connections::clear_connection(ctx.db(), viewer.user.id, &tenant).await?;
         Ok(Tenant(tenant))
     }
