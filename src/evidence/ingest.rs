@@ -333,6 +333,109 @@ pub async fn record_inventory_sync(
     sync: InventorySync,
 ) -> Result<operation_run::Model> {
     let started_at = Utc::now();
+    let prepared = prepare_inventory_sync(db, tenant, sync).await?;
+    let txn = db.begin().await?;
+    // The run goes in first, for the items to reference it; `finish` writes
+    // its outcome, failure and context.
+    let mut run = runs::insert_completed(
+        &txn,
+        CompletedRun {
+            workspace_id: tenant.workspace_id,
+            tenant_id: tenant.id,
+            run_type: RunType::InventorySync,
+            outcome: RunOutcome::Pending,
+            initiator_user_id: actor_user_id,
+            run_identity_hash: runs::identity_hash(&[
+                "inventory_sync",
+                &tenant.id.to_string(),
+                &prepared.observed_at.to_rfc3339(),
+                &started_at
+                    .timestamp_nanos_opt()
+                    .unwrap_or_default()
+                    .to_string(),
+            ]),
+            summary_counts: json!({}),
+            failure_summary: None,
+            context: json!({}),
+            started_at,
+            progress_total: prepared.items.len() as i64,
+        },
+    )
+    .await?;
+    let written = write_inventory_sync(&txn, tenant, run.id, prepared).await?;
+    run.outcome = written.outcome;
+    run.failure_summary = written.failure_summary;
+    run.context = written.context;
+    finish(
+        txn,
+        run,
+        written.summary_counts,
+        Action::InventorySyncRecord,
+        actor_user_id,
+        tenant,
+    )
+    .await
+}
+
+/// An inventory listing that passed validation, with its coverage worked
+/// out: what [`write_inventory_sync`] stores under a run. Pushed, imported
+/// and collected listings all go through these two steps.
+pub struct PreparedSync {
+    observed_at: DateTime<Utc>,
+    items: Vec<InventoryItemInput>,
+    succeeded: Vec<String>,
+    failed: usize,
+    unconfirmed: usize,
+    coverage: serde_json::Map<String, Value>,
+    warnings: Vec<EvidenceWarning>,
+}
+
+/// What a written listing says about its run.
+pub struct WrittenRun {
+    pub outcome: RunOutcome,
+    pub failure_summary: Option<Value>,
+    /// The run's context: `inventory_coverage` or `policy_capture`.
+    pub context: Value,
+    pub summary_counts: Value,
+}
+
+/// The inventory item of a listed or exported object: its meta is the
+/// contract's fields of the object, with the display name it is known by.
+pub fn inventory_item_of(
+    policy_type: &str,
+    external_id: &str,
+    display_name: &str,
+    object: &Value,
+) -> InventoryItemInput {
+    let mut fields = meta::contract_fields(policy_type, object);
+    fields
+        .entry("displayName")
+        .or_insert_with(|| Value::String(display_name.to_owned()));
+    InventoryItemInput {
+        policy_type: policy_type.to_owned(),
+        external_id: external_id.to_owned(),
+        display_name: display_name.to_owned(),
+        meta: Value::Object(fields),
+    }
+}
+
+/// The name a policy object goes by: `displayName`, or `name` (settings
+/// catalog), trimmed; `None` when it has neither.
+pub fn display_name_of(object: &Value) -> Option<String> {
+    ["displayName", "name"]
+        .iter()
+        .find_map(|k| object.get(*k).and_then(Value::as_str))
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// Validates a listing and works out each type's coverage, including the
+/// listing guard (which reads earlier syncs). Writes nothing.
+pub async fn prepare_inventory_sync(
+    db: &DatabaseConnection,
+    tenant: &tenant::Model,
+    sync: InventorySync,
+) -> Result<PreparedSync> {
     if sync.policy_types.is_empty() {
         return Err(Error::bad_input(
             "policyTypes must list at least one policy type",
@@ -470,46 +573,46 @@ pub async fn record_inventory_sync(
     );
     warnings.extend(sync.warnings.iter().cloned());
     warnings.truncate(MAX_WARNINGS_KEPT);
+    let unconfirmed = unconfirmed.len();
+    Ok(PreparedSync {
+        observed_at: sync.observed_at,
+        items: sync.items,
+        succeeded,
+        failed,
+        unconfirmed,
+        coverage,
+        warnings,
+    })
+}
+
+/// Stores a prepared listing under `run_id` in `txn`: upserts every item
+/// and marks what the succeeded types no longer list as removed.
+pub async fn write_inventory_sync(
+    txn: &DatabaseTransaction,
+    tenant: &tenant::Model,
+    run_id: i64,
+    prepared: PreparedSync,
+) -> Result<WrittenRun> {
+    let PreparedSync {
+        observed_at,
+        items,
+        succeeded,
+        failed,
+        unconfirmed,
+        coverage,
+        warnings,
+    } = prepared;
     let outcome = match (succeeded.len(), failed) {
         (_, 0) => RunOutcome::Succeeded,
         (0, _) => RunOutcome::Failed,
         _ => RunOutcome::PartiallySucceeded,
     };
-    let items_total = sync.items.len() as u64;
-
-    let txn = db.begin().await?;
-    // The run goes in first, for the items to reference it; `finish` writes
-    // its outcome, failure and context.
-    let mut run = runs::insert_completed(
-        &txn,
-        CompletedRun {
-            workspace_id: tenant.workspace_id,
-            tenant_id: tenant.id,
-            run_type: RunType::InventorySync,
-            outcome: RunOutcome::Pending,
-            initiator_user_id: actor_user_id,
-            run_identity_hash: runs::identity_hash(&[
-                "inventory_sync",
-                &tenant.id.to_string(),
-                &sync.observed_at.to_rfc3339(),
-                &started_at
-                    .timestamp_nanos_opt()
-                    .unwrap_or_default()
-                    .to_string(),
-            ]),
-            summary_counts: json!({}),
-            failure_summary: None,
-            context: json!({}),
-            started_at,
-            progress_total: items_total as i64,
-        },
-    )
-    .await?;
+    let items_total = items.len() as u64;
 
     // Rows are locked in key order, so two syncs of the same items, sent in
     // different orders at the same moment, wait for each other instead of
     // deadlocking.
-    let mut items = sync.items;
+    let mut items = items;
     items.sort_unstable_by(|a, b| {
         (a.policy_type.as_str(), a.external_id.as_str())
             .cmp(&(b.policy_type.as_str(), b.external_id.as_str()))
@@ -526,9 +629,9 @@ pub async fn record_inventory_sync(
             } else {
                 item.meta.clone()
             }),
-            first_seen_at: Set(sync.observed_at),
-            last_seen_at: Set(sync.observed_at),
-            last_seen_operation_run_id: Set(Some(run.id)),
+            first_seen_at: Set(observed_at),
+            last_seen_at: Set(observed_at),
+            last_seen_operation_run_id: Set(Some(run_id)),
             removed_at: Set(None),
             ..Default::default()
         });
@@ -549,7 +652,7 @@ pub async fn record_inventory_sync(
                 ])
                 .to_owned(),
             )
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await?;
     }
 
@@ -561,26 +664,25 @@ pub async fn record_inventory_sync(
         inventory_item::Entity::update_many()
             .col_expr(
                 inventory_item::Column::RemovedAt,
-                Expr::value(sync.observed_at),
+                Expr::value(observed_at),
             )
             .filter(inventory_item::Column::TenantId.eq(tenant.id))
             .filter(inventory_item::Column::PolicyType.is_in(succeeded.clone()))
             .filter(inventory_item::Column::RemovedAt.is_null())
             .filter(
                 inventory_item::Column::LastSeenOperationRunId
-                    .ne(run.id)
+                    .ne(run_id)
                     .or(inventory_item::Column::LastSeenOperationRunId.is_null()),
             )
-            .exec(&txn)
+            .exec(txn)
             .await?
             .rows_affected
     };
 
-    run.outcome = outcome;
-    run.failure_summary = (failed > 0)
+    let failure_summary = (failed > 0)
         .then(|| json!({"reason_code": "policy_types_failed", "policy_types_failed": failed}));
-    run.context = json!({"inventory_coverage": {
-        "observed_at": sync.observed_at,
+    let context = json!({"inventory_coverage": {
+        "observed_at": observed_at,
         "policy_types": coverage,
         "warnings": warnings,
     }});
@@ -589,19 +691,16 @@ pub async fn record_inventory_sync(
         ("items_upserted", items_total),
         ("items_removed", removed),
         ("policy_types_succeeded", succeeded.len() as u64),
-        ("policy_types_unconfirmed", unconfirmed.len() as u64),
+        ("policy_types_unconfirmed", unconfirmed as u64),
         ("policy_types_failed", failed as u64),
         ("warnings", warnings.len() as u64),
     ]);
-    finish(
-        txn,
-        run,
-        counts,
-        Action::InventorySyncRecord,
-        actor_user_id,
-        tenant,
-    )
-    .await
+    Ok(WrittenRun {
+        outcome,
+        failure_summary,
+        context,
+        summary_counts: counts,
+    })
 }
 
 /// Normalizes, hashes and stores captured policy payloads under a completed
@@ -614,45 +713,11 @@ pub async fn record_policy_versions(
     input: PolicyVersions,
 ) -> Result<operation_run::Model> {
     let started_at = Utc::now();
-    if input.versions.is_empty() {
-        return Err(Error::bad_input(
-            "versions must contain at least one policy version",
-        ));
-    }
-    for (i, v) in input.versions.iter().enumerate() {
-        check_key(
-            &format!("versions[{i}].policyType"),
-            &v.policy_type,
-            MAX_TYPE_LEN,
-        )?;
-        check_key(
-            &format!("versions[{i}].externalId"),
-            &v.external_id,
-            MAX_KEY_LEN,
-        )?;
-        check_storable(&format!("versions[{i}].content"), &v.content)?;
-    }
-    reject_duplicates(
-        "versions",
-        input
-            .versions
-            .iter()
-            .map(|v| (v.policy_type.as_str(), v.external_id.as_str())),
-    )?;
-
+    validate_versions(&input.versions)?;
+    let txn = db.begin().await?;
     // The run goes in first, so that versions can reference it; its outcome,
     // warnings and counts are known once every chunk is normalized, and are
     // written by `finish` in the same transaction.
-    let total = input.versions.len() as u64;
-    let mut warnings = unknown_type_warnings(input.versions.iter().map(|v| v.policy_type.as_str()));
-    // Normalizing is CPU work and storing is database work: chunk k + 1 is
-    // normalized on the blocking pool (over every core) while chunk k is
-    // written, and the first chunk while the run is inserted.
-    let mut chunks = in_chunks(input.versions, PIPELINE_CHUNK);
-    let backend = db.get_database_backend();
-    let prepare = |chunk| spawn_prepare(chunk, backend);
-    let mut next = chunks.next().map(prepare);
-    let txn = db.begin().await?;
     let mut run = runs::insert_completed(
         &txn,
         CompletedRun {
@@ -674,11 +739,134 @@ pub async fn record_policy_versions(
             failure_summary: None,
             context: json!({}),
             started_at,
-            progress_total: total as i64,
+            progress_total: input.versions.len() as i64,
         },
     )
     .await?;
+    let captured_at = input.captured_at;
+    let stored = write_versions(db, &txn, tenant.id, run.id, input).await?;
+    let written = stored.into_run(captured_at);
+    run.outcome = written.outcome;
+    run.failure_summary = written.failure_summary;
+    run.context = written.context;
+    finish(
+        txn,
+        run,
+        written.summary_counts,
+        Action::PolicyVersionsRecord,
+        actor_user_id,
+        tenant,
+    )
+    .await
+}
 
+/// Refuses policy versions that cannot be stored: empty keys, NULs, and
+/// the same subject twice.
+pub fn validate_versions(versions: &[PolicyVersionInput]) -> Result<()> {
+    if versions.is_empty() {
+        return Err(Error::bad_input(
+            "versions must contain at least one policy version",
+        ));
+    }
+    for (i, v) in versions.iter().enumerate() {
+        check_key(
+            &format!("versions[{i}].policyType"),
+            &v.policy_type,
+            MAX_TYPE_LEN,
+        )?;
+        check_key(
+            &format!("versions[{i}].externalId"),
+            &v.external_id,
+            MAX_KEY_LEN,
+        )?;
+        check_storable(&format!("versions[{i}].content"), &v.content)?;
+    }
+    reject_duplicates(
+        "versions",
+        versions
+            .iter()
+            .map(|v| (v.policy_type.as_str(), v.external_id.as_str())),
+    )
+}
+
+/// What [`write_versions`] stored.
+#[derive(Debug, Default)]
+pub struct StoredVersions {
+    pub total: u64,
+    pub not_normalizable: u64,
+    pub blobs_total: u64,
+    pub warnings: Vec<EvidenceWarning>,
+}
+
+impl StoredVersions {
+    /// Adds what a later step of the same run stored.
+    pub fn add(&mut self, other: StoredVersions) {
+        self.total += other.total;
+        self.not_normalizable += other.not_normalizable;
+        self.blobs_total += other.blobs_total;
+        self.warnings.extend(other.warnings);
+        self.warnings.truncate(MAX_WARNINGS_KEPT * 10);
+    }
+
+    /// The run's outcome, counts and `policy_capture` context.
+    pub fn into_run(self, captured_at: DateTime<Utc>) -> WrittenRun {
+        let StoredVersions {
+            total,
+            not_normalizable,
+            blobs_total,
+            mut warnings,
+        } = self;
+        let normalized = total - not_normalizable;
+        let outcome = match (normalized, not_normalizable) {
+            (_, 0) => RunOutcome::Succeeded,
+            (0, _) => RunOutcome::Failed,
+            _ => RunOutcome::PartiallySucceeded,
+        };
+        let failure_summary = (not_normalizable > 0).then(
+            || json!({"reason_code": "not_normalizable", "versions_not_normalizable": not_normalizable}),
+        );
+        let warnings_total = warnings.len();
+        warnings.truncate(MAX_WARNINGS_KEPT);
+        let context = json!({"policy_capture": {
+            "captured_at": captured_at,
+            "warnings": warnings,
+            "warnings_total": warnings_total,
+        }});
+        let summary_counts = runs::summary_counts(&[
+            ("versions_total", total),
+            ("versions_normalized", normalized),
+            ("versions_not_normalizable", not_normalizable),
+            ("blobs_total", blobs_total),
+            ("warnings", warnings_total as u64),
+        ]);
+        WrittenRun {
+            outcome,
+            failure_summary,
+            context,
+            summary_counts,
+        }
+    }
+}
+
+/// Normalizes, hashes and stores validated policy versions under `run_id`
+/// in `txn` (blobs may go beside it; see `blobs_beside_run`).
+pub async fn write_versions(
+    db: &DatabaseConnection,
+    txn: &DatabaseTransaction,
+    tenant_id: i64,
+    run_id: i64,
+    input: PolicyVersions,
+) -> Result<StoredVersions> {
+    let started_at = Utc::now();
+    let total = input.versions.len() as u64;
+    let mut warnings = unknown_type_warnings(input.versions.iter().map(|v| v.policy_type.as_str()));
+    // Normalizing is CPU work and storing is database work: chunk k + 1 is
+    // normalized on the blocking pool (over every core) while chunk k is
+    // written.
+    let mut chunks = in_chunks(input.versions, PIPELINE_CHUNK);
+    let backend = db.get_database_backend();
+    let prepare = |chunk| spawn_prepare(chunk, backend);
+    let mut next = chunks.next().map(prepare);
     let mut stored_hashes = HashSet::new();
     let (mut not_normalizable, mut blobs_total) = (0u64, 0u64);
     let mut blob_job: Option<tokio::task::JoinHandle<Result<u64>>> = None;
@@ -706,14 +894,14 @@ pub async fn record_policy_versions(
                 store_blobs(&db, backend, blobs, started_at).await
             }));
         } else {
-            blobs_total += store_blobs(&txn, backend, blobs, started_at).await?;
+            blobs_total += store_blobs(txn, backend, blobs, started_at).await?;
         }
         store_versions(
-            &txn,
+            txn,
             backend,
             prepared,
-            tenant.id,
-            run.id,
+            tenant_id,
+            run_id,
             input.captured_at,
             started_at,
         )
@@ -724,38 +912,12 @@ pub async fn record_policy_versions(
         blobs_total += job.await.map_err(Error::internal)??;
     }
 
-    let normalized = total - not_normalizable;
-    run.outcome = match (normalized, not_normalizable) {
-        (_, 0) => RunOutcome::Succeeded,
-        (0, _) => RunOutcome::Failed,
-        _ => RunOutcome::PartiallySucceeded,
-    };
-    run.failure_summary = (not_normalizable > 0).then(
-        || json!({"reason_code": "not_normalizable", "versions_not_normalizable": not_normalizable}),
-    );
-    let warnings_total = warnings.len();
-    warnings.truncate(MAX_WARNINGS_KEPT);
-    run.context = json!({"policy_capture": {
-        "captured_at": input.captured_at,
-        "warnings": warnings,
-        "warnings_total": warnings_total,
-    }});
-    let counts = runs::summary_counts(&[
-        ("versions_total", total),
-        ("versions_normalized", normalized),
-        ("versions_not_normalizable", not_normalizable),
-        ("blobs_total", blobs_total),
-        ("warnings", warnings_total as u64),
-    ]);
-    finish(
-        txn,
-        run,
-        counts,
-        Action::PolicyVersionsRecord,
-        actor_user_id,
-        tenant,
-    )
-    .await
+    Ok(StoredVersions {
+        total,
+        not_normalizable,
+        blobs_total,
+        warnings,
+    })
 }
 
 /// One policy version, ready to store: normalized, hashed and serialized.

@@ -644,6 +644,159 @@ pub static SUPPORTED: &[PolicyTypeRule] = &[
     },
 ];
 
+/// Where Microsoft Graph serves a policy type, for the collector. Paths
+/// are relative to the version root (`{graph}/beta`), as `$batch` wants
+/// them. Listing reads each collection in full, following
+/// `@odata.nextLink`; content is one GET per subject with the type's
+/// expansion, sent in `$batch`es. From the Graph beta reference of each
+/// resource type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GraphEndpoint {
+    pub policy_type: &'static str,
+    /// The collection (entity set), e.g. `/deviceManagement/intents`.
+    pub collection: &'static str,
+    /// Query options of a listing (without the `?`), or `""`.
+    pub list_query: &'static str,
+    /// Query options of a subject's full content: the navigation
+    /// properties a list does not return (`$expand=settings`), or `""`.
+    pub content_query: &'static str,
+}
+
+/// The Graph API version the endpoints are in: Intune's configuration
+/// surface is served in full only by beta.
+pub const GRAPH_VERSION: &str = "beta";
+
+const fn endpoint(
+    policy_type: &'static str,
+    collection: &'static str,
+    content_query: &'static str,
+) -> GraphEndpoint {
+    GraphEndpoint {
+        policy_type,
+        collection,
+        list_query: "",
+        content_query,
+    }
+}
+
+/// Compliance actions are a navigation property of each rule.
+const COMPLIANCE_ACTIONS: &str =
+    "$expand=scheduledActionsForRule($expand=scheduledActionConfigurations)";
+
+/// Every type the collector can read. Apple enrollment profiles
+/// (`enrollmentProfiles`) are nested under each DEP token, so they have
+/// no collection of their own and are imported or pushed only.
+pub static GRAPH_ENDPOINTS: &[GraphEndpoint] = &[
+    endpoint(
+        "configurationPolicies",
+        "/deviceManagement/configurationPolicies",
+        "$expand=settings",
+    ),
+    endpoint(
+        "compliancePolicies",
+        "/deviceManagement/compliancePolicies",
+        "$expand=settings,scheduledActionsForRule($expand=scheduledActionConfigurations)",
+    ),
+    endpoint(
+        "deviceCompliancePolicies",
+        "/deviceManagement/deviceCompliancePolicies",
+        COMPLIANCE_ACTIONS,
+    ),
+    endpoint(
+        "deviceConfigurations",
+        "/deviceManagement/deviceConfigurations",
+        "",
+    ),
+    endpoint(
+        "deviceManagementIntents",
+        "/deviceManagement/intents",
+        "$expand=settings",
+    ),
+    endpoint(
+        "groupPolicyConfigurations",
+        "/deviceManagement/groupPolicyConfigurations",
+        "$expand=definitionValues($expand=presentationValues)",
+    ),
+    endpoint(
+        "managedAppPolicies",
+        "/deviceAppManagement/managedAppPolicies",
+        "$expand=apps",
+    ),
+    endpoint(
+        "mobileAppConfigurations",
+        "/deviceAppManagement/mobileAppConfigurations",
+        "",
+    ),
+    endpoint(
+        "targetedManagedAppConfigurations",
+        "/deviceAppManagement/targetedManagedAppConfigurations",
+        "$expand=apps",
+    ),
+    endpoint(
+        "deviceEnrollmentConfigurations",
+        "/deviceManagement/deviceEnrollmentConfigurations",
+        "",
+    ),
+    endpoint(
+        "windowsAutopilotDeploymentProfiles",
+        "/deviceManagement/windowsAutopilotDeploymentProfiles",
+        "",
+    ),
+    endpoint(
+        "windowsFeatureUpdateProfiles",
+        "/deviceManagement/windowsFeatureUpdateProfiles",
+        "",
+    ),
+    endpoint(
+        "windowsQualityUpdateProfiles",
+        "/deviceManagement/windowsQualityUpdateProfiles",
+        "",
+    ),
+    endpoint(
+        "windowsDriverUpdateProfiles",
+        "/deviceManagement/windowsDriverUpdateProfiles",
+        "",
+    ),
+    // Scripts: a listing leaves out `scriptContent`; a GET returns it.
+    endpoint(
+        "deviceManagementScripts",
+        "/deviceManagement/deviceManagementScripts",
+        "",
+    ),
+    endpoint(
+        "deviceShellScripts",
+        "/deviceManagement/deviceShellScripts",
+        "",
+    ),
+    endpoint(
+        "deviceCustomAttributeShellScripts",
+        "/deviceManagement/deviceCustomAttributeShellScripts",
+        "",
+    ),
+    endpoint(
+        "deviceHealthScripts",
+        "/deviceManagement/deviceHealthScripts",
+        "",
+    ),
+    endpoint("roleScopeTags", "/deviceManagement/roleScopeTags", ""),
+    endpoint("assignmentFilters", "/deviceManagement/assignmentFilters", ""),
+    endpoint(
+        "notificationMessageTemplates",
+        "/deviceManagement/notificationMessageTemplates",
+        "$expand=localizedNotificationMessages",
+    ),
+];
+
+/// Where Graph serves `policy_type`, if the collector can read it.
+pub fn graph_endpoint(policy_type: &str) -> Option<&'static GraphEndpoint> {
+    GRAPH_ENDPOINTS.iter().find(|e| e.policy_type == policy_type)
+}
+
+/// Every type the collector reads when it is asked for all.
+pub fn collectable_types() -> Vec<&'static str> {
+    GRAPH_ENDPOINTS.iter().map(|e| e.policy_type).collect()
+}
+
 /// The rule for a type nobody registered: plain object rules, not foundation.
 pub static DEFAULT_RULE: PolicyTypeRule = object("*", "");
 

@@ -18,9 +18,9 @@ use serde_json::Value;
 
 use crate::evidence::EvidenceWarning;
 use crate::evidence::ingest::{
-    self, InventoryItemInput, ListingGuard, PolicyTypeStatus, PolicyVersionInput,
+    self, ListingGuard, PolicyTypeStatus, PolicyVersionInput,
 };
-use crate::evidence::{meta, registry};
+use crate::evidence::registry;
 pub use layouts::Layout;
 
 /// The warning code of types whose exports carry no id.
@@ -314,16 +314,12 @@ pub async fn record_exports(
             .iter()
             .filter(|e| !is_failed(&e.policy_type))
             .map(|e| {
-                let mut fields = meta::contract_fields(&e.policy_type, &e.content);
-                fields
-                    .entry("displayName")
-                    .or_insert_with(|| Value::String(e.display_name.clone()));
-                InventoryItemInput {
-                    policy_type: e.policy_type.clone(),
-                    external_id: e.external_id.clone(),
-                    display_name: e.display_name.clone(),
-                    meta: Value::Object(fields),
-                }
+                ingest::inventory_item_of(
+                    &e.policy_type,
+                    &e.external_id,
+                    &e.display_name,
+                    &e.content,
+                )
             })
             .collect(),
         warnings,
@@ -547,12 +543,7 @@ fn export_of(
             None => path,
         }
     });
-    let display_name = ["displayName", "name"]
-        .iter()
-        .find_map(|k| content.get(*k).and_then(Value::as_str))
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or(stem);
+    let display_name = ingest::display_name_of(&content).unwrap_or(stem);
     Ok(Export {
         path: relative.to_path_buf(),
         policy_type: policy_type.to_owned(),
