@@ -26,6 +26,8 @@ pub enum Action {
     VerificationStart,
     TenantConnectionSet,
     TenantConnectionClear,
+    InventorySyncStart,
+    PolicyCaptureStart,
 }
 
 impl Action {
@@ -47,6 +49,8 @@ impl Action {
             Action::VerificationStart => "verification.start",
             Action::TenantConnectionSet => "tenant.connection.set",
             Action::TenantConnectionClear => "tenant.connection.clear",
+            Action::InventorySyncStart => "tenant.inventory_sync.start",
+            Action::PolicyCaptureStart => "tenant.policy_capture.start",
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct Config {
     /// Seals tenant credentials (`DRIFT_SECRET_KEY` or `--secret-key-file`).
     pub secret_key: Option<crate::collector::secrets::SecretKey>,
     pub workers: crate::runs::worker::WorkerSettings,
+    /// Where and how the collector reads Microsoft Graph.
+    pub graph: crate::collector::graph::GraphSettings,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -69,6 +71,7 @@ impl Config {
             listing: crate::evidence::ingest::ListingGuard::default(),
             secret_key: None,
             workers: crate::runs::worker::WorkerSettings::default(),
+            graph: crate::collector::graph::GraphSettings::default(),
         }
     }
 }

@@ -40,6 +40,20 @@ pub async fn serve(
     serve_with_worker_db(config, db.clone(), db, listener, shutdown).await
 }
 
+/// The workers' settings, with the listing guard and the Graph collector
+/// the configuration names.
+pub fn worker_settings(config: &Config) -> anyhow::Result<runs::worker::WorkerSettings> {
+    let mut settings = config.workers.clone();
+    settings.listing = config.listing;
+    if settings.collector.is_none() {
+        let collector =
+            collector::graph::Collector::new(config.graph.clone(), config.secret_key.clone())
+                .map_err(anyhow::Error::msg)?;
+        settings.collector = Some(std::sync::Arc::new(collector));
+    }
+    Ok(settings)
+}
+
 /// Like [`serve`], with the workers on their own handle to the same pool
 /// (tests count the statements of requests apart from the workers' polling).
 pub async fn serve_with_worker_db(
@@ -53,7 +67,7 @@ pub async fn serve_with_worker_db(
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     let workers = runs::worker::spawn_workers(
         worker_db,
-        config.workers.clone(),
+        worker_settings(&config)?,
         notifier.clone(),
         workers_stopped,
     );

@@ -32,8 +32,43 @@ struct Cli {
     /// empty listings.
     #[arg(long, global = true, env = "DRIFT_LISTING_DROP_SHARE", default_value_t = 0.5, value_parser = parse_share)]
     listing_drop_share: f64,
+    #[command(flatten)]
+    graph: GraphArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How the collector reads Microsoft Graph (`serve` and `collect`).
+#[derive(clap::Args)]
+struct GraphArgs {
+    /// Microsoft Graph's root; a national cloud's (for example
+    /// https://graph.microsoft.us) or a test server's.
+    #[arg(long, global = true, env = "DRIFT_GRAPH_URL", default_value = "https://graph.microsoft.com")]
+    graph_url: String,
+    /// The Microsoft identity platform's root that tokens come from
+    /// (for example https://login.microsoftonline.us).
+    #[arg(long, global = true, env = "DRIFT_LOGIN_URL", default_value = "https://login.microsoftonline.com")]
+    login_url: String,
+    /// Graph requests in flight per tenant.
+    #[arg(long, global = true, env = "DRIFT_GRAPH_CONCURRENCY", default_value_t = 4)]
+    graph_concurrency: usize,
+    /// Graph requests one collector run may make; when they run out the run
+    /// ends PARTIALLY_SUCCEEDED with what it got and lists the rest as
+    /// skipped. Unlimited by default.
+    #[arg(long, global = true, env = "DRIFT_GRAPH_REQUEST_BUDGET")]
+    graph_request_budget: Option<u64>,
+}
+
+impl GraphArgs {
+    fn settings(&self) -> drift_engine::collector::graph::GraphSettings {
+        drift_engine::collector::graph::GraphSettings {
+            graph_url: self.graph_url.trim_end_matches('/').to_owned(),
+            login_url: self.login_url.trim_end_matches('/').to_owned(),
+            concurrency: self.graph_concurrency.max(1),
+            request_budget: self.graph_request_budget,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -189,8 +224,9 @@ async fn main() -> anyhow::Result<()> {
                     run_heartbeat_timeout_secs.max(1),
                 ),
                 max_attempts: run_max_attempts.max(1),
-                hold: Default::default(),
+                ..Default::default()
             };
+            config.graph = cli.graph.settings();
             let listener = tokio::net::TcpListener::bind(bind)
                 .await
                 .with_context(|| format!("binding {bind}"))?;

@@ -7,6 +7,7 @@ pub mod baseline_profile;
 pub mod baseline_snapshot;
 pub mod baseline_snapshot_item;
 pub mod baseline_tenant_assignment;
+pub mod collector_page;
 pub mod enums;
 pub mod evidence_blob;
 pub mod finding;

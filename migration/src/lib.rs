@@ -10,6 +10,7 @@ mod m20261126_000001_covering_inventory_index;
 mod m20261126_000002_lz4_policy_documents;
 mod m20261202_000001_engine_state;
 mod m20261202_000002_tenant_connections;
+mod m20261202_000003_collector_pages;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_lz4_policy_documents::Migration),
             Box::new(m20261202_000001_engine_state::Migration),
             Box::new(m20261202_000002_tenant_connections::Migration),
+            Box::new(m20261202_000003_collector_pages::Migration),
         ]
     }
 }

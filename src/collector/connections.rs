@@ -121,6 +121,8 @@ fn validate(input: &ConnectionInput) -> Result<()> {
                 certificate_pem,
                 "CERTIFICATE-----",
             )?;
+            super::token::check_certificate(private_key_pem, certificate_pem)
+                .map_err(|e| Error::bad_input(format!("certificate: {e}")))?;
         }
     }
     Ok(())

@@ -160,6 +160,14 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
             message: "the baseline profile no longer exists".into(),
         })?;
     let types = Scope::of(&profile).effective_types();
+    // FULL_CONTENT: content that is missing, or older than the subject's
+    // latest listing, is fetched first when the source has a connection.
+    // A resumed run continues it: what this run captured already is fresh.
+    let content_capture = if profile.capture_mode == CaptureMode::FullContent {
+        crate::collector::content::refresh_before(ctx, request.source_tenant_id, &types).await?
+    } else {
+        None
+    };
 
     // A retried run starts over: drop what an earlier attempt left half-built.
     let txn = ctx.begin_write().await?;
@@ -302,7 +310,7 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
             "missing_content": missing_content,
             "missing_content_total": missing_content_total,
             "warnings": warnings.iter().take(100).collect::<Vec<_>>(),
-        }}),
+        }, "content_capture": content_capture}),
         failure_summary: None,
     };
     ctx.finish(txn, completion).await

@@ -18,7 +18,7 @@ const FINDINGS_BATCH: usize = 250;
 type SubjectMap<V> = IndexMap<(String, String), V, foldhash::quality::RandomState>;
 
 use chrono::{DateTime, Utc};
-use entity::enums::{Fidelity, FindingType, RunOutcome, SnapshotStatus, SubjectMatch};
+use entity::enums::{CaptureMode, Fidelity, FindingType, RunOutcome, SnapshotStatus, SubjectMatch};
 use entity::{baseline_profile, baseline_snapshot, baseline_snapshot_item, tenant};
 use futures_util::TryStreamExt as _;
 use sea_orm::sea_query::Expr;
@@ -405,6 +405,13 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
         .filter(|(_, c)| matches!(c, TypeCoverage::Covered(_)))
         .map(|(t, _)| t.clone())
         .collect();
+    // FULL_CONTENT: content older than the subject's latest listing is
+    // fetched again first, when the tenant has a connection.
+    let content_capture = if profile.capture_mode == CaptureMode::FullContent {
+        crate::collector::content::refresh_before(ctx, tenant.id, &covered).await?
+    } else {
+        None
+    };
 
     // The baseline and the tenant's present state are independent reads:
     // the baseline loads on another task (and, on PostgreSQL, another
@@ -651,7 +658,7 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
             "policy_types": policy_types,
             "uncovered_policy_types": uncovered,
             "warnings": warnings,
-        }}),
+        }, "content_capture": content_capture}),
         failure_summary: None,
     };
     ctx.finish(txn, completion).await

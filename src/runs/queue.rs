@@ -240,6 +240,25 @@ pub async fn set_progress<C: ConnectionTrait>(
     Ok(result.rows_affected == 1)
 }
 
+/// Writes a job's checkpoint into its run's context, under its claim;
+/// `false` when the claim was lost. In a job's fenced transaction it lands
+/// with the writes it describes.
+pub async fn set_context<C: ConnectionTrait>(
+    db: &C,
+    claim: &Claim,
+    context: Value,
+) -> Result<bool, DbErr> {
+    let now = Utc::now();
+    let result = operation_run::Entity::update_many()
+        .col_expr(operation_run::Column::Context, Expr::value(context))
+        .col_expr(operation_run::Column::HeartbeatAt, Expr::value(now))
+        .col_expr(operation_run::Column::UpdatedAt, Expr::value(now))
+        .filter(claim.held())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 pub struct Completion {
     pub outcome: RunOutcome,
     pub summary_counts: Value,

@@ -24,6 +24,10 @@ pub struct WorkerSettings {
     pub max_attempts: i32,
     /// Off unless a test sets it.
     pub hold: Hold,
+    /// When a collected listing that shrank is believed.
+    pub listing: crate::evidence::ingest::ListingGuard,
+    /// Reads tenants from Graph; `None` where nothing collects.
+    pub collector: Option<Arc<crate::collector::graph::Collector>>,
 }
 
 impl Default for WorkerSettings {
@@ -34,6 +38,8 @@ impl Default for WorkerSettings {
             heartbeat_timeout: Duration::from_secs(60),
             max_attempts: 3,
             hold: Hold::default(),
+            listing: crate::evidence::ingest::ListingGuard::default(),
+            collector: None,
         }
     }
 }
@@ -140,6 +146,8 @@ pub struct RunContext {
     shutdown: watch::Receiver<bool>,
     hold: Hold,
     last_progress_write: std::sync::Mutex<Option<Instant>>,
+    listing: crate::evidence::ingest::ListingGuard,
+    pub collector: Option<Arc<crate::collector::graph::Collector>>,
 }
 
 /// A job's result, written by [`RunContext::finish`] in the job's last
@@ -150,6 +158,10 @@ pub struct Finished {
 }
 
 impl RunContext {
+    pub fn listing_guard(&self) -> crate::evidence::ingest::ListingGuard {
+        self.listing
+    }
+
     /// Records progress (which also heartbeats) and says whether to go on.
     pub async fn progress(&self, done: i64, total: i64) -> Result<(), JobError> {
         if *self.shutdown.borrow() {
@@ -215,6 +227,26 @@ impl RunContext {
         }
         txn.commit().await?;
         Ok(Finished { outcome })
+    }
+}
+
+/// Evidence a job collected that ingestion refuses fails the run with the
+/// reason; anything else is internal and logged, not shown.
+impl From<crate::error::Error> for JobError {
+    fn from(err: crate::error::Error) -> Self {
+        match err {
+            crate::error::Error::BadUserInput(message) => JobError::Failed {
+                reason_code: "invalid_evidence",
+                message,
+            },
+            other => {
+                tracing::error!(error = ?other, "a job failed with an internal error");
+                JobError::Failed {
+                    reason_code: "internal_error",
+                    message: "the run failed with an internal error".into(),
+                }
+            }
+        }
     }
 }
 
@@ -368,18 +400,17 @@ async fn execute(
         shutdown,
         hold: settings.hold.clone(),
         last_progress_write: std::sync::Mutex::new(None),
+        listing: settings.listing,
+        collector: settings.collector.clone(),
     };
     let result = match run_type {
         RunType::BaselineCapture => capture::execute(&ctx).await,
         RunType::BaselineCompare => compare::execute(&ctx).await,
         RunType::Verification => super::verification::execute(&ctx).await,
-        other => Err(JobError::Failed {
-            reason_code: "unsupported_run_type",
-            message: format!(
-                "runs of type {} are not executed by workers",
-                other.as_str()
-            ),
-        }),
+        RunType::InventorySync => {
+            crate::collector::sync::execute(&ctx, settings.collector.as_ref()).await
+        }
+        RunType::PolicyCapture => crate::collector::content::execute(&ctx).await,
     };
     heartbeat.abort();
 

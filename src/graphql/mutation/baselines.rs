@@ -268,7 +268,7 @@ impl BaselineMutation {
 
 /// Queues a run (or finds the identical active one), wakes this process's
 /// workers, and audits the start.
-async fn start(
+pub(crate) async fn start(
     ctx: &Context<'_>,
     new: NewRun,
     action: Action,

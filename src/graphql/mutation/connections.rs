@@ -1,7 +1,13 @@
 use async_graphql::{Context, ID, InputObject, Object, Result};
 
+use serde_json::json;
+
+use super::baselines::start;
+use crate::audit::Action;
 use crate::auth::{self, Capability};
 use crate::collector::connections::{self, ConnectionInput, Credential};
+use crate::collector::runs as collector_runs;
+use crate::graphql::types::OperationRun;
 use crate::graphql::ids::{self, NodeKind};
 use crate::graphql::types::Tenant;
 use crate::graphql::{ContextExt, SealingKey};
@@ -32,6 +38,26 @@ pub struct SetTenantConnectionInput {
 #[derive(InputObject)]
 pub struct ClearTenantConnectionInput {
     pub tenant_id: ID,
+}
+
+#[derive(InputObject)]
+pub struct StartInventorySyncInput {
+    pub tenant_id: ID,
+    /// Graph collection names (`configurationPolicies`, ...); empty means
+    /// every type the collector can read.
+    #[graphql(default)]
+    pub policy_types: Vec<String>,
+}
+
+#[derive(InputObject)]
+pub struct StartPolicyCaptureInput {
+    pub tenant_id: ID,
+    /// As for `startInventorySync`; empty means every collectable type.
+    #[graphql(default)]
+    pub policy_types: Vec<String>,
+    /// Only the subjects without content captured at or after this time;
+    /// by default every present subject.
+    pub only_stale_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The tenant, when the viewer may manage the workspace's tenants.
@@ -102,4 +128,58 @@ impl ConnectionMutation {
         connections::clear_connection(ctx.db(), viewer.user.id, &tenant).await?;
         Ok(Tenant(tenant))
     }
+
+    /// Queues an `INVENTORY_SYNC` run that lists the tenant's policies from
+    /// Graph through its connection, and returns it at once (needs
+    /// `tenant.sync`). What it lists is recorded as `recordInventorySync`
+    /// records it; a type whose listing fails is FAILED, and its items stay
+    /// as they were. An identical sync already queued or running is
+    /// returned instead.
+    async fn start_inventory_sync(
+        &self,
+        ctx: &Context<'_>,
+        input: StartInventorySyncInput,
+    ) -> Result<OperationRun> {
+        let viewer = ctx.viewer()?;
+        let tenant = synced_tenant(ctx, &input.tenant_id).await?;
+        let new = collector_runs::inventory_sync_run(
+            ctx.db(),
+            &tenant,
+            &input.policy_types,
+            Some(viewer.user.id),
+        )
+        .await?;
+        let types = new.context["request"]["policy_types"].clone();
+        Ok(start(ctx, new, Action::InventorySyncStart, json!({"policy_types": types})).await?)
+    }
+
+    /// Queues a `POLICY_CAPTURE` run that fetches full content from Graph
+    /// (JSON `$batch`, 20 requests each) for the tenant's present subjects,
+    /// or only the stale ones, and returns it at once (needs `tenant.sync`).
+    /// The run's `context.content_capture` counts requested, captured,
+    /// skipped, throttled and failed subjects.
+    async fn start_policy_capture(
+        &self,
+        ctx: &Context<'_>,
+        input: StartPolicyCaptureInput,
+    ) -> Result<OperationRun> {
+        let viewer = ctx.viewer()?;
+        let tenant = synced_tenant(ctx, &input.tenant_id).await?;
+        let new = collector_runs::policy_capture_run(
+            ctx.db(),
+            &tenant,
+            &input.policy_types,
+            input.only_stale_since,
+            Some(viewer.user.id),
+        )
+        .await?;
+        let types = new.context["request"]["policy_types"].clone();
+        Ok(start(ctx, new, Action::PolicyCaptureStart, json!({"policy_types": types})).await?)
+    }
+}
+
+/// The tenant, when the viewer may sync it.
+async fn synced_tenant(ctx: &Context<'_>, id: &ID) -> Result<entity::tenant::Model> {
+    let tenant_id = ids::decode_as(id, NodeKind::Tenant)?;
+    Ok(auth::authorized_tenant(ctx.db(), ctx.viewer()?, tenant_id, Some(Capability::TenantSync)).await?)
 }
