@@ -43,14 +43,29 @@ struct Cli {
 struct GraphArgs {
     /// Microsoft Graph's root; a national cloud's (for example
     /// https://graph.microsoft.us) or a test server's.
-    #[arg(long, global = true, env = "DRIFT_GRAPH_URL", default_value = "https://graph.microsoft.com")]
+    #[arg(
+        long,
+        global = true,
+        env = "DRIFT_GRAPH_URL",
+        default_value = "https://graph.microsoft.com"
+    )]
     graph_url: String,
     /// The Microsoft identity platform's root that tokens come from
     /// (for example https://login.microsoftonline.us).
-    #[arg(long, global = true, env = "DRIFT_LOGIN_URL", default_value = "https://login.microsoftonline.com")]
+    #[arg(
+        long,
+        global = true,
+        env = "DRIFT_LOGIN_URL",
+        default_value = "https://login.microsoftonline.com"
+    )]
     login_url: String,
     /// Graph requests in flight per tenant.
-    #[arg(long, global = true, env = "DRIFT_GRAPH_CONCURRENCY", default_value_t = 4)]
+    #[arg(
+        long,
+        global = true,
+        env = "DRIFT_GRAPH_CONCURRENCY",
+        default_value_t = 4
+    )]
     graph_concurrency: usize,
     /// Graph requests one collector run may make; when they run out the run
     /// ends PARTIALLY_SUCCEEDED with what it got and lists the rest as
@@ -144,6 +159,25 @@ enum Command {
         #[arg(long)]
         allow_skipped: bool,
         dir: std::path::PathBuf,
+    },
+    /// Read a tenant from Microsoft Graph through its connection: queue an
+    /// inventory sync (and with --content a policy capture), run them here
+    /// unless a server's worker takes them first, show their progress, and
+    /// print the coverage per type. Exits non-zero when a run fails.
+    Collect {
+        /// The tenant: its numeric id or its GraphQL global id.
+        #[arg(long)]
+        tenant: String,
+        /// Graph collection names, comma-separated; every collectable type
+        /// by default.
+        #[arg(long, value_delimiter = ',')]
+        types: Vec<String>,
+        /// Fetch full content too, after the inventory sync succeeds.
+        #[arg(long)]
+        content: bool,
+        /// As for `serve`: the key that opens the tenant's credential.
+        #[arg(long, env = "DRIFT_SECRET_KEY_FILE")]
+        secret_key_file: Option<std::path::PathBuf>,
     },
     /// Manage API tokens.
     Token {
@@ -311,6 +345,32 @@ async fn main() -> anyhow::Result<()> {
                     "{} files were skipped; fix them, or pass --allow-skipped to accept the import as it is",
                     report.skipped.len()
                 );
+            }
+        }
+        Command::Collect {
+            tenant,
+            types,
+            content,
+            secret_key_file,
+        } => {
+            let tenant_id = parse_tenant_id(&tenant)?;
+            let secret_key = load_secret_key(secret_key_file.as_deref())?;
+            let db = db::connect(&cli.database_url)
+                .await
+                .context("connecting to the database")?;
+            db::migrate(&db).await.context("applying migrations")?;
+            let mut config = Config::new(cli.database_url.clone(), ([127, 0, 0, 1], 0).into());
+            config.secret_key = secret_key;
+            config.graph = cli.graph.settings();
+            config.listing = drift_engine::evidence::ingest::ListingGuard {
+                max_drop_share: cli.listing_drop_share,
+            };
+            let settings = drift_engine::worker_settings(&config)?;
+            let failed =
+                drift_engine::collector::cli::collect(&db, &settings, tenant_id, &types, content)
+                    .await?;
+            if failed {
+                std::process::exit(1);
             }
         }
         Command::Token {

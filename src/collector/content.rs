@@ -449,12 +449,18 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
     let request = &ctx.run.context["request"];
     let named: Vec<String> = request["policy_types"]
         .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
-    let policy_types = super::sync::requested_types(&named).map_err(|message| JobError::Failed {
-        reason_code: "invalid_request",
-        message,
-    })?;
+    let policy_types =
+        super::sync::requested_types(&named).map_err(|message| JobError::Failed {
+            reason_code: "invalid_request",
+            message,
+        })?;
     let only_stale_since = request["only_stale_since"]
         .as_str()
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())

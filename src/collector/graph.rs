@@ -175,7 +175,9 @@ impl Collector {
             let parsed = url::Url::parse(value)
                 .map_err(|e| format!("{flag} `{value}` is not a URL: {e}"))?;
             if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-                return Err(format!("{flag} `{value}` must be an http(s) URL with a host"));
+                return Err(format!(
+                    "{flag} `{value}` must be an http(s) URL with a host"
+                ));
             }
         }
         Ok(Self {
@@ -259,9 +261,7 @@ impl Session {
     }
 
     pub fn budget_left(&self) -> Option<u64> {
-        self.budget_left
-            .as_ref()
-            .map(|b| b.load(Ordering::SeqCst))
+        self.budget_left.as_ref().map(|b| b.load(Ordering::SeqCst))
     }
 
     /// Takes one request from the budget.
@@ -310,15 +310,20 @@ impl Session {
             Ok((token, fetched)) => {
                 if fetched {
                     self.stats.token_requests.fetch_add(1, Ordering::Relaxed);
-                    *self.last_token.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    *self
+                        .last_token
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
                         Some(Ok(chrono::Utc::now()));
                 }
                 Ok(token.value)
             }
             Err(err) => {
                 self.stats.token_requests.fetch_add(1, Ordering::Relaxed);
-                *self.last_token.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-                    Some(Err(err.0.clone()));
+                *self
+                    .last_token
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Err(err.0.clone()));
                 Err(err.into())
             }
         }
@@ -351,11 +356,10 @@ impl Session {
             self.spend()?;
             let token = self.token().await?;
             let answer = {
-                let _permit = self
-                    .limit
-                    .acquire()
-                    .await
-                    .map_err(|_| GraphError::Transport("the collector is shutting down".into()))?;
+                let _permit =
+                    self.limit.acquire().await.map_err(|_| {
+                        GraphError::Transport("the collector is shutting down".into())
+                    })?;
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
                 let request = match body {
                     Body::None => self.collector.http.get(url),
@@ -402,7 +406,10 @@ impl Session {
                             return Err(GraphError::Unauthorized(message));
                         }
                         refreshed = true;
-                        self.collector.tokens.invalidate(self.connection.tenant_id).await;
+                        self.collector
+                            .tokens
+                            .invalidate(self.connection.tenant_id)
+                            .await;
                         self.stats.retries.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
@@ -424,10 +431,12 @@ impl Session {
                             attempt += 1;
                             continue;
                         }
-                        let message = read
-                            .ok()
-                            .and_then(|b| graph_error_message(&b))
-                            .unwrap_or_else(|| "a server error".into());
+                        let message = match read {
+                            Ok(b) => graph_error_message(&b).unwrap_or_else(|| {
+                                format!("{} instead of a Graph error", describe_non_json(&b))
+                            }),
+                            Err(e) => e.to_string(),
+                        };
                         return Err(GraphError::Status {
                             status: status.as_u16(),
                             message: format!("{message} (after {} retries)", attempt),
@@ -486,10 +495,14 @@ impl Session {
             }
         };
         let Value::Object(mut map) = answer else {
-            return Err(GraphError::BadAnswer("the page is not a JSON object".into()));
+            return Err(GraphError::BadAnswer(
+                "the page is not a JSON object".into(),
+            ));
         };
         let Some(Value::Array(items)) = map.remove("value") else {
-            return Err(GraphError::BadAnswer("the page has no `value` array".into()));
+            return Err(GraphError::BadAnswer(
+                "the page has no `value` array".into(),
+            ));
         };
         Ok(Page { items, next_link })
     }
@@ -498,7 +511,10 @@ impl Session {
     /// at most [`MAX_BATCH_REQUESTS`]. The batch itself is retried like any
     /// request; its sub-responses are returned as they are, throttled ones
     /// included, for the caller to send again.
-    pub async fn batch(&self, requests: &[(String, String)]) -> Result<Vec<SubResponse>, GraphError> {
+    pub async fn batch(
+        &self,
+        requests: &[(String, String)],
+    ) -> Result<Vec<SubResponse>, GraphError> {
         debug_assert!(requests.len() <= MAX_BATCH_REQUESTS);
         let body = json!({
             "requests": requests
@@ -533,7 +549,11 @@ impl Session {
                 .and_then(|h| {
                     h.iter()
                         .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
-                        .and_then(|(_, v)| v.as_str().map(str::to_owned).or_else(|| v.as_u64().map(|n| n.to_string())))
+                        .and_then(|(_, v)| {
+                            v.as_str()
+                                .map(str::to_owned)
+                                .or_else(|| v.as_u64().map(|n| n.to_string()))
+                        })
                 })
                 .and_then(|v| parse_retry_after(&v))
                 .map(|d| d.min(self.collector.settings.max_retry_after));
@@ -587,10 +607,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
         .ok()
 }
 
-async fn read_limited(
-    mut response: reqwest::Response,
-    max: usize,
-) -> Result<Vec<u8>, GraphError> {
+async fn read_limited(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, GraphError> {
     let mut bytes = Vec::new();
     loop {
         match response.chunk().await {
@@ -619,7 +636,10 @@ fn graph_error_message(bytes: &[u8]) -> Option<String> {
     let error = json.get("error")?;
     let code = error.get("code").and_then(Value::as_str).unwrap_or("error");
     let message = error.get("message").and_then(Value::as_str).unwrap_or("");
-    Some(format!("{code}: {}", message.chars().take(300).collect::<String>()))
+    Some(format!(
+        "{code}: {}",
+        message.chars().take(300).collect::<String>()
+    ))
 }
 
 /// What a non-JSON answer looks like, without repeating it.
@@ -650,7 +670,10 @@ mod tests {
 
     #[test]
     fn non_json_answers_are_described_not_repeated() {
-        assert_eq!(describe_non_json(b"<!DOCTYPE html><html>x</html>"), "an HTML page");
+        assert_eq!(
+            describe_non_json(b"<!DOCTYPE html><html>x</html>"),
+            "an HTML page"
+        );
         assert_eq!(describe_non_json(b""), "an empty body");
         assert_eq!(describe_non_json(b"abc"), "3 bytes that are not JSON");
     }

@@ -4,11 +4,12 @@
 //! `inventory_sync` and `policy_capture` jobs, which record what they read
 //! through the same ingestion as pushed and imported evidence.
 
+pub mod cli;
 pub mod connections;
-pub mod secrets;
 pub mod content;
 pub mod graph;
 pub mod runs;
+pub mod secrets;
 pub mod session;
 pub mod sync;
 pub mod token;

@@ -93,7 +93,9 @@ pub fn requested_types(named: &[String]) -> Result<Vec<String>, String> {
         let t = t.trim();
         if registry::graph_endpoint(t).is_none() {
             return Err(if registry::is_supported(t) {
-                format!("policy type `{t}` cannot be collected from Graph (it has no collection of its own); import or push it instead")
+                format!(
+                    "policy type `{t}` cannot be collected from Graph (it has no collection of its own); import or push it instead"
+                )
             } else {
                 format!("policy type `{t}` is not in the registry")
             });
@@ -117,13 +119,15 @@ fn request_types(context: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub async fn execute(ctx: &RunContext, collector: Option<&Arc<Collector>>) -> Result<Finished, JobError> {
-    let types = requested_types(&request_types(&ctx.run.context)).map_err(|message| {
-        JobError::Failed {
+pub async fn execute(
+    ctx: &RunContext,
+    collector: Option<&Arc<Collector>>,
+) -> Result<Finished, JobError> {
+    let types =
+        requested_types(&request_types(&ctx.run.context)).map_err(|message| JobError::Failed {
             reason_code: "invalid_request",
             message,
-        }
-    })?;
+        })?;
     let mut checkpoint: Checkpoint =
         serde_json::from_value(session::section(&ctx.run.context, "collection"))
             .unwrap_or_default();
@@ -139,7 +143,11 @@ pub async fn execute(ctx: &RunContext, collector: Option<&Arc<Collector>>) -> Re
     let mut budget_out = false;
     for (n, policy_type) in types.iter().enumerate() {
         ctx.progress(n as i64, total).await?;
-        let state = checkpoint.types.entry(policy_type.clone()).or_default().clone();
+        let state = checkpoint
+            .types
+            .entry(policy_type.clone())
+            .or_default()
+            .clone();
         if matches!(state.state.as_str(), "done" | "failed" | "skipped") {
             continue;
         }
@@ -252,10 +260,17 @@ async fn list_type(
         }
         state.items += items.len() as u64;
         state.next_link = page.next_link.clone();
-        state.state = if page.next_link.is_some() { "listing" } else { "done" }.into();
+        state.state = if page.next_link.is_some() {
+            "listing"
+        } else {
+            "done"
+        }
+        .into();
         let page_index = state.pages;
         state.pages += 1;
-        checkpoint.types.insert(policy_type.to_owned(), state.clone());
+        checkpoint
+            .types
+            .insert(policy_type.to_owned(), state.clone());
         checkpoint.graph = session.stats.to_json();
 
         // The page and the checkpoint that counts it land together, fenced.
@@ -356,7 +371,11 @@ async fn finish(
 ) -> Result<Finished, JobError> {
     let mut items: Vec<InventoryItemInput> = Vec::new();
     for (policy_type, page) in staged_pages(ctx, None).await? {
-        if checkpoint.types.get(&policy_type).is_some_and(|s| s.state == "done") {
+        if checkpoint
+            .types
+            .get(&policy_type)
+            .is_some_and(|s| s.state == "done")
+        {
             items.extend(page.into_iter().map(|i| InventoryItemInput {
                 policy_type: policy_type.clone(),
                 external_id: i.id,
@@ -389,7 +408,12 @@ async fn finish(
         .collect();
     let skipped: Vec<&String> = types
         .iter()
-        .filter(|t| checkpoint.types.get(*t).is_some_and(|s| s.state == "skipped"))
+        .filter(|t| {
+            checkpoint
+                .types
+                .get(*t)
+                .is_some_and(|s| s.state == "skipped")
+        })
         .collect();
     let sync = InventorySync {
         observed_at,
@@ -405,8 +429,7 @@ async fn finish(
             message: e.to_string(),
         })?;
     let txn = ctx.begin_final_write().await?;
-    let written = ingest::write_inventory_sync(&txn, tenant, ctx.run.id, prepared)
-        .await?;
+    let written = ingest::write_inventory_sync(&txn, tenant, ctx.run.id, prepared).await?;
     collector_page::Entity::delete_many()
         .filter(collector_page::Column::TenantId.eq(tenant.id))
         .filter(collector_page::Column::OperationRunId.eq(ctx.run.id))

@@ -181,22 +181,29 @@ async fn request_token(
             ));
             form.push((
                 "client_assertion",
-                client_assertion(&connection.client_id, &url, private_key_pem, certificate_pem)?,
+                client_assertion(
+                    &connection.client_id,
+                    &url,
+                    private_key_pem,
+                    certificate_pem,
+                )?,
             ));
         }
     }
     let started = Instant::now();
-    let response = http
-        .post(&url)
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| TokenError(format!("the token endpoint could not be reached: {}", e.without_url())))?;
+    let response = http.post(&url).form(&form).send().await.map_err(|e| {
+        TokenError(format!(
+            "the token endpoint could not be reached: {}",
+            e.without_url()
+        ))
+    })?;
     let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| TokenError(format!("the token answer could not be read: {}", e.without_url())))?;
+    let body = response.bytes().await.map_err(|e| {
+        TokenError(format!(
+            "the token answer could not be read: {}",
+            e.without_url()
+        ))
+    })?;
     let json: Option<Value> = serde_json::from_slice(&body).ok();
     if !status.is_success() {
         let described = json

@@ -662,10 +662,7 @@ pub async fn write_inventory_sync(
         0
     } else {
         inventory_item::Entity::update_many()
-            .col_expr(
-                inventory_item::Column::RemovedAt,
-                Expr::value(observed_at),
-            )
+            .col_expr(inventory_item::Column::RemovedAt, Expr::value(observed_at))
             .filter(inventory_item::Column::TenantId.eq(tenant.id))
             .filter(inventory_item::Column::PolicyType.is_in(succeeded.clone()))
             .filter(inventory_item::Column::RemovedAt.is_null())

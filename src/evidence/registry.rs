@@ -779,7 +779,11 @@ pub static GRAPH_ENDPOINTS: &[GraphEndpoint] = &[
         "",
     ),
     endpoint("roleScopeTags", "/deviceManagement/roleScopeTags", ""),
-    endpoint("assignmentFilters", "/deviceManagement/assignmentFilters", ""),
+    endpoint(
+        "assignmentFilters",
+        "/deviceManagement/assignmentFilters",
+        "",
+    ),
     endpoint(
         "notificationMessageTemplates",
         "/deviceManagement/notificationMessageTemplates",
@@ -789,7 +793,9 @@ pub static GRAPH_ENDPOINTS: &[GraphEndpoint] = &[
 
 /// Where Graph serves `policy_type`, if the collector can read it.
 pub fn graph_endpoint(policy_type: &str) -> Option<&'static GraphEndpoint> {
-    GRAPH_ENDPOINTS.iter().find(|e| e.policy_type == policy_type)
+    GRAPH_ENDPOINTS
+        .iter()
+        .find(|e| e.policy_type == policy_type)
 }
 
 /// Every type the collector reads when it is asked for all.

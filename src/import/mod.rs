@@ -17,9 +17,7 @@ use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::Value;
 
 use crate::evidence::EvidenceWarning;
-use crate::evidence::ingest::{
-    self, ListingGuard, PolicyTypeStatus, PolicyVersionInput,
-};
+use crate::evidence::ingest::{self, ListingGuard, PolicyTypeStatus, PolicyVersionInput};
 use crate::evidence::registry;
 pub use layouts::Layout;
 

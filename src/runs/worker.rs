@@ -52,6 +52,9 @@ impl Default for WorkerSettings {
 pub struct Hold(Option<Arc<HoldState>>);
 
 struct HoldState {
+    /// Hold at this fenced write (1-based) instead of at the final one.
+    at_write: Option<usize>,
+    writes: std::sync::atomic::AtomicUsize,
     armed: AtomicBool,
     holding: AtomicBool,
     reached: Notify,
@@ -73,6 +76,22 @@ impl Hold {
     /// its result.
     pub fn before_finish() -> Self {
         Self(Some(Arc::new(HoldState {
+            at_write: None,
+            writes: Default::default(),
+            armed: AtomicBool::new(true),
+            holding: AtomicBool::new(false),
+            reached: Notify::new(),
+            released: Notify::new(),
+        })))
+    }
+
+    /// Holds the next job of a worker with these settings before its
+    /// `n`-th fenced write (a collector checkpoints once per page or batch),
+    /// so a test can take the run over in the middle.
+    pub fn before_write(n: usize) -> Self {
+        Self(Some(Arc::new(HoldState {
+            at_write: Some(n.max(1)),
+            writes: Default::default(),
             armed: AtomicBool::new(true),
             holding: AtomicBool::new(false),
             reached: Notify::new(),
@@ -100,8 +119,23 @@ impl Hold {
             .is_some_and(|s| s.holding.load(Ordering::SeqCst))
     }
 
+    async fn at_write(&self) {
+        let Some(state) = &self.0 else { return };
+        let Some(n) = state.at_write else { return };
+        if state.writes.fetch_add(1, Ordering::SeqCst) + 1 == n {
+            self.hold_here(state).await;
+        }
+    }
+
     async fn at_finish(&self) {
         let Some(state) = &self.0 else { return };
+        if state.at_write.is_some() {
+            return;
+        }
+        self.hold_here(state).await;
+    }
+
+    async fn hold_here(&self, state: &HoldState) {
         if !state.armed.swap(false, Ordering::SeqCst) {
             return;
         }
@@ -197,6 +231,7 @@ impl RunContext {
     /// (stopped, paused, starved) past its heartbeat timeout therefore
     /// writes nothing when it wakes up.
     pub async fn begin_write(&self) -> Result<DatabaseTransaction, JobError> {
+        self.hold.at_write().await;
         let txn = self.db.begin().await?;
         if queue::heartbeat(&txn, &self.claim).await? {
             Ok(txn)

@@ -153,7 +153,13 @@ fn member_refusals(extra: &[(Actor, &'static str)]) -> Vec<(Actor, &'static str)
 #[tokio::test]
 async fn authorization_matrix_covers_every_root_field() {
     // With a key, so that setTenantConnection can succeed for those allowed.
-    let app = TestApp::spawn_with(|c| c.secret_key = Some(crate::connections::test_key())).await;
+    let app = TestApp::spawn_with(|c| {
+        c.secret_key = Some(crate::connections::test_key());
+        c.graph.graph_url = "http://127.0.0.1:9".into();
+        c.graph.login_url = "http://127.0.0.1:9".into();
+        c.graph.max_retries = 0;
+    })
+    .await;
     let (_, owner) = app.user("owner@example.com").await;
     let (_, outsider) = app.user("outsider@example.com").await;
     app.gql_ok(
@@ -407,6 +413,20 @@ async fn authorization_matrix_covers_every_root_field() {
                 (Actor::Reader, FORBIDDEN),
                 (Actor::Operator, FORBIDDEN),
             ]),
+        ),
+        // While the connection is set; the runs they queue fail fast
+        // against a closed port.
+        case(
+            "startInventorySync",
+            "mutation($t: ID!) { startInventorySync(input: {tenantId: $t, policyTypes: [\"configurationPolicies\"]}) { id } }",
+            json!({"t": tenant_a}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND), (Actor::Reader, FORBIDDEN)]),
+        ),
+        case(
+            "startPolicyCapture",
+            "mutation($t: ID!) { startPolicyCapture(input: {tenantId: $t}) { id } }",
+            json!({"t": tenant_a}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND), (Actor::Reader, FORBIDDEN)]),
         ),
         case(
             "clearTenantConnection",

@@ -7,8 +7,8 @@ use crate::audit::Action;
 use crate::auth::{self, Capability};
 use crate::collector::connections::{self, ConnectionInput, Credential};
 use crate::collector::runs as collector_runs;
-use crate::graphql::types::OperationRun;
 use crate::graphql::ids::{self, NodeKind};
+use crate::graphql::types::OperationRun;
 use crate::graphql::types::Tenant;
 use crate::graphql::{ContextExt, SealingKey};
 
@@ -150,7 +150,13 @@ impl ConnectionMutation {
         )
         .await?;
         let types = new.context["request"]["policy_types"].clone();
-        Ok(start(ctx, new, Action::InventorySyncStart, json!({"policy_types": types})).await?)
+        Ok(start(
+            ctx,
+            new,
+            Action::InventorySyncStart,
+            json!({"policy_types": types}),
+        )
+        .await?)
     }
 
     /// Queues a `POLICY_CAPTURE` run that fetches full content from Graph
@@ -174,12 +180,24 @@ impl ConnectionMutation {
         )
         .await?;
         let types = new.context["request"]["policy_types"].clone();
-        Ok(start(ctx, new, Action::PolicyCaptureStart, json!({"policy_types": types})).await?)
+        Ok(start(
+            ctx,
+            new,
+            Action::PolicyCaptureStart,
+            json!({"policy_types": types}),
+        )
+        .await?)
     }
 }
 
 /// The tenant, when the viewer may sync it.
 async fn synced_tenant(ctx: &Context<'_>, id: &ID) -> Result<entity::tenant::Model> {
     let tenant_id = ids::decode_as(id, NodeKind::Tenant)?;
-    Ok(auth::authorized_tenant(ctx.db(), ctx.viewer()?, tenant_id, Some(Capability::TenantSync)).await?)
+    Ok(auth::authorized_tenant(
+        ctx.db(),
+        ctx.viewer()?,
+        tenant_id,
+        Some(Capability::TenantSync),
+    )
+    .await?)
 }

@@ -71,6 +71,59 @@ pub struct EvidenceWarning {
     pub reason: String,
 }
 
+/// What a collector run asked of Microsoft Graph.
+#[derive(SimpleObject)]
+pub struct GraphRequests {
+    /// HTTP requests to Graph (a `$batch` is one), retries included.
+    pub requests: i64,
+    pub retries: i64,
+    /// Throttled answers (429, 503, 504), `$batch` sub-responses included.
+    pub throttled: i64,
+    pub token_requests: i64,
+}
+
+/// Content fetched from Graph by a policy capture, or first by a
+/// FULL_CONTENT baseline capture or compare.
+#[derive(SimpleObject)]
+pub struct ContentCaptureReport {
+    /// Subjects whose content was missing or stale: what it set out to fetch.
+    pub requested: i64,
+    pub captured: i64,
+    /// Not fetched: the request budget ran out, or Graph no longer has the
+    /// subject; `skippedByReason` says which (`budget`, `not_found`).
+    pub skipped: i64,
+    pub throttled: i64,
+    pub failed: i64,
+    /// Subjects in scope whose content was fresh: not fetched.
+    pub fresh: i64,
+    pub skipped_by_reason: Json<Value>,
+    /// Up to 100 skipped or failed subjects, with why.
+    pub problems: Vec<EvidenceWarning>,
+    pub graph: GraphRequests,
+}
+
+fn graph_requests_of(v: &Value) -> GraphRequests {
+    GraphRequests {
+        requests: int(&v["requests"]),
+        retries: int(&v["retries"]),
+        throttled: int(&v["throttled"]),
+        token_requests: int(&v["token_requests"]),
+    }
+}
+
+fn warning_list(v: &Value) -> Vec<EvidenceWarning> {
+    serde_json::from_value::<Vec<crate::evidence::EvidenceWarning>>(v.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|w| EvidenceWarning {
+            policy_type: w.policy_type,
+            external_id: w.external_id,
+            code: w.code,
+            reason: w.reason,
+        })
+        .collect()
+}
+
 #[derive(SimpleObject)]
 pub struct CompareCoverage {
     pub subjects_total: i64,
@@ -444,26 +497,64 @@ impl OperationRun {
         })
     }
 
-    /// Evidence warnings recorded by the run (unknown types, payloads that
-    /// could not be normalized, ...).
-    async fn warnings(&self) -> Vec<EvidenceWarning> {
-        let warnings = self
+    /// For collector runs (and FULL_CONTENT captures and compares that
+    /// fetched content): what they fetched, skipped and failed.
+    async fn content_capture(&self) -> Option<ContentCaptureReport> {
+        let c = self
             .0
             .context
-            .as_object()
-            .and_then(|ctx| ctx.values().next())
-            .and_then(|section| section.get("warnings"))
-            .cloned()
-            .unwrap_or(Value::Null);
-        serde_json::from_value::<Vec<crate::evidence::EvidenceWarning>>(warnings)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|w| EvidenceWarning {
-                policy_type: w.policy_type,
-                external_id: w.external_id,
-                code: w.code,
-                reason: w.reason,
+            .get("content_capture")
+            .filter(|c| c.is_object())?;
+        Some(ContentCaptureReport {
+            requested: int(&c["requested"]),
+            captured: int(&c["captured"]),
+            skipped: int(&c["skipped"]),
+            throttled: int(&c["throttled"]),
+            failed: int(&c["failed"]),
+            fresh: int(&c["fresh"]),
+            skipped_by_reason: Json(c["skipped_by_reason"].clone()),
+            problems: warning_list(&c["problems"]),
+            graph: graph_requests_of(&c["graph"]),
+        })
+    }
+
+    /// For inventory syncs collected from Graph: the requests they made.
+    async fn graph_requests(&self) -> Option<GraphRequests> {
+        let g = self.0.context.get("collection")?.get("graph")?;
+        g.is_object().then(|| graph_requests_of(g))
+    }
+
+    /// For collected inventory syncs: the types not listed because the
+    /// request budget ran out (they are FAILED in `inventoryCoverage`).
+    async fn skipped_policy_types(&self) -> Vec<String> {
+        self.0.context["collection"]["skipped"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
             })
-            .collect()
+            .unwrap_or_default()
+    }
+
+    /// Evidence warnings recorded by the run (unknown types, payloads that
+    /// could not be normalized, items Graph listed without an id, ...).
+    async fn warnings(&self) -> Vec<EvidenceWarning> {
+        let Some(context) = self.0.context.as_object() else {
+            return Vec::new();
+        };
+        let section = [
+            "inventory_coverage",
+            "policy_capture",
+            "baseline_capture",
+            "baseline_compare",
+        ]
+        .iter()
+        .find_map(|k| context.get(*k))
+        .or_else(|| context.values().next());
+        section
+            .map(|s| warning_list(&s["warnings"]))
+            .unwrap_or_default()
     }
 }
