@@ -367,7 +367,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let settings = drift_engine::worker_settings(&config)?;
             let failed =
-                drift_engine::collector::cli::collect(&db, &settings, tenant_id, &types, content)
+                drift_engine::cli::collect::collect(&db, &settings, tenant_id, &types, content)
                     .await?;
             if failed {
                 std::process::exit(1);

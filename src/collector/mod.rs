@@ -4,7 +4,6 @@
 //! `inventory_sync` and `policy_capture` jobs, which record what they read
 //! through the same ingestion as pushed and imported evidence.
 
-pub mod cli;
 pub mod connections;
 pub mod content;
 pub mod graph;

@@ -912,6 +912,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_graph_endpoint_is_a_supported_type_listed_once() {
+        let mut seen = std::collections::HashSet::new();
+        for e in GRAPH_ENDPOINTS {
+            assert!(is_supported(e.policy_type), "{}", e.policy_type);
+            assert!(seen.insert(e.policy_type), "{} twice", e.policy_type);
+            assert!(e.collection.starts_with("/device"), "{}", e.collection);
+            assert!(!e.content_query.starts_with('?') && !e.list_query.starts_with('?'));
+        }
+        // Every supported type is collectable but Apple enrollment
+        // profiles, which live under each DEP token.
+        let missing: Vec<&str> = SUPPORTED
+            .iter()
+            .map(|r| r.name)
+            .filter(|t| graph_endpoint(t).is_none())
+            .collect();
+        assert_eq!(missing, ["enrollmentProfiles"]);
+    }
+
+    #[test]
     fn annotations_are_recognised_by_explicit_patterns() {
         for key in [
             "@odata.context",

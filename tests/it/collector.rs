@@ -140,6 +140,21 @@ impl Setup {
         .await
     }
 
+    async fn compare(&self, profile: &str, tenant: &str) -> operation_run::Model {
+        let id = self
+            .app
+            .gql_ok(
+                &self.token,
+                "mutation($p: ID!, $t: ID!) { startBaselineCompare(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
+                json!({"p": profile, "t": tenant}),
+            )
+            .await["startBaselineCompare"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        wait_run(&self.app.db, num(&id, NodeKind::OperationRun)).await
+    }
+
     async fn new_tenant(&self, name: &str) -> String {
         self.app
             .gql_ok(
@@ -905,4 +920,177 @@ async fn collector_mutations_refuse_what_cannot_run() {
             .is_empty(),
         "nothing was queued"
     );
+}
+
+#[tokio::test]
+async fn requests_in_flight_stay_within_the_tenant_limit() {
+    let s = setup_with(Accepts::Secret(CLIENT_SECRET.into()), 100, |c| {
+        c.graph.concurrency = 2;
+    })
+    .await;
+    let sync = s.sync(&s.tenant, TYPES).await;
+    assert_eq!(sync.outcome, RunOutcome::Succeeded);
+    // Slow answers: 59 subjects are three batches, at most two at a time.
+    s.graph.faults().delay = Duration::from_millis(300);
+    let capture = s.capture(&s.tenant, TYPES).await;
+    assert_eq!(
+        capture.outcome,
+        RunOutcome::Succeeded,
+        "{}",
+        capture.context
+    );
+    assert_eq!(
+        s.graph
+            .state
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_full_content_compare_refreshes_stale_current_content_first() {
+    let s = setup(100).await;
+    let source = s.new_tenant("Reference").await;
+    let original = graph_server::corpus_tenant();
+    s.import(&source, &original).await;
+    let profile = s
+        .app
+        .gql_ok(
+            &s.token,
+            "mutation($ws: ID!) { createBaselineProfile(input: {workspaceId: $ws, name: \"Full\", captureMode: FULL_CONTENT, scope: {policyTypes: [\"deviceConfigurations\"]}}) { id } }",
+            json!({"ws": s.workspace}),
+        )
+        .await["createBaselineProfile"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let run = s
+        .app
+        .gql_ok(
+            &s.token,
+            "mutation($p: ID!, $t: ID!) { startBaselineCapture(input: {baselineProfileId: $p, sourceTenantId: $t}) { id } }",
+            json!({"p": profile, "t": source}),
+        )
+        .await["startBaselineCapture"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let done = wait_run(&s.app.db, num(&run, NodeKind::OperationRun)).await;
+    assert_eq!(done.outcome, RunOutcome::Succeeded, "{}", done.context);
+    assert_eq!(
+        done.context["content_capture"],
+        Value::Null,
+        "the source has no connection"
+    );
+
+    // The connected tenant is listed but has no content yet: the compare
+    // fetches it, and finds the one policy changed in the tenant.
+    let changed = original["deviceConfigurations"][3]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    s.graph.edit("deviceConfigurations", &changed, |item| {
+        item["description"] = json!("edited");
+    });
+    let sync = s.sync(&s.tenant, &["deviceConfigurations"]).await;
+    assert_eq!(sync.outcome, RunOutcome::Succeeded);
+    s.app
+        .gql_ok(
+            &s.token,
+            "mutation($p: ID!, $t: ID!) { assignBaselineProfile(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
+            json!({"p": profile, "t": s.tenant}),
+        )
+        .await;
+    let first = s.compare(&profile, &s.tenant).await;
+    assert_eq!(first.outcome, RunOutcome::Succeeded, "{}", first.context);
+    assert_eq!(first.context["content_capture"]["requested"], 27);
+    assert_eq!(first.context["content_capture"]["captured"], 27);
+    assert_eq!(
+        first.context["baseline_compare"]["coverage"]["resolved_content"],
+        27
+    );
+    let findings = findings_of(&s, &s.tenant).await;
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.contains("CONTENT") && f.contains("description"))
+    );
+
+    // Fresh now: a second compare fetches nothing.
+    let before = s.graph.requests();
+    let second = s.compare(&profile, &s.tenant).await;
+    assert_eq!(second.context["content_capture"]["requested"], 0);
+    assert_eq!(second.context["content_capture"]["fresh"], 27);
+    assert_eq!(s.graph.requests(), before);
+}
+
+#[tokio::test]
+async fn the_collect_command_queues_runs_them_and_prints_the_coverage() {
+    let s = setup(4).await;
+    let tenant_id = num(&s.tenant, NodeKind::Tenant);
+    let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [42u8; 32]);
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_drift-engine"))
+        .args([
+            "collect",
+            "--tenant",
+            &tenant_id.to_string(),
+            "--types",
+            "configurationPolicies,managedAppPolicies",
+            "--content",
+            "--graph-url",
+            &s.graph.url,
+            "--login-url",
+            &s.graph.url,
+        ])
+        .env("DATABASE_URL", &s.app.test_db.url)
+        .env("DRIFT_SECRET_KEY", key)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("run drift-engine collect");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let row = |t: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(t))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        row("configurationPolicies")[1..3],
+        ["succeeded", "6"],
+        "{stdout}"
+    );
+    assert_eq!(
+        row("managedAppPolicies")[1..3],
+        ["succeeded", "6"],
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("content: 12 requested, 12 captured"),
+        "{stdout}"
+    );
+    assert_eq!(content_of(&s.app.db, &s.tenant).await.len(), 12);
+
+    // Without the key, the run fails and the command says so.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_drift-engine"))
+        .args([
+            "collect",
+            "--tenant",
+            &tenant_id.to_string(),
+            "--graph-url",
+            &s.graph.url,
+        ])
+        .env("DATABASE_URL", &s.app.test_db.url)
+        .env_remove("DRIFT_SECRET_KEY")
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("run drift-engine collect");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("secret key"));
 }

@@ -115,6 +115,26 @@ pub struct ServerState {
     pub log: std::sync::Mutex<Vec<String>>,
     /// Assertions that verified (certificate credentials).
     pub verified_assertions: AtomicU64,
+    /// Graph requests being answered now, and the most there ever were.
+    in_flight: AtomicU64,
+    pub max_in_flight: AtomicU64,
+}
+
+/// Counts a request as in flight until it is answered.
+struct InFlight<'a>(&'a ServerState);
+
+impl<'a> InFlight<'a> {
+    fn new(state: &'a ServerState) -> Self {
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        Self(state)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 pub struct GraphServer {
@@ -159,6 +179,8 @@ impl GraphServer {
             token_requests: AtomicU64::new(0),
             log: std::sync::Mutex::new(Vec::new()),
             verified_assertions: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
         });
         let app = Router::new()
             .route("/{directory}/oauth2/v2.0/token", post(token))
@@ -489,6 +511,7 @@ async fn read(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    let _in_flight = InFlight::new(&state);
     if let Err(refused) = admit(&state, &headers, format!("GET {uri}")).await {
         return refused;
     }
@@ -522,6 +545,7 @@ async fn read(
 }
 
 async fn batch(State(state): State<Arc<ServerState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let _in_flight = InFlight::new(&state);
     let request: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(_) => {

@@ -9,7 +9,7 @@ use entity::{operation_run, tenant};
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::Value;
 
-use super::runs;
+use crate::collector::runs;
 use crate::runs::queue::{self, NewRun};
 use crate::runs::worker::{self, WorkerSettings};
 

@@ -1,0 +1,4 @@
+//! Front doors for the shell, beside GraphQL: commands that call the
+//! engine and print what it did.
+
+pub mod collect;
