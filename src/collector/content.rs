@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::graph::{GraphError, MAX_BATCH_REQUESTS, Session, SubResponse};
 use super::session;
-use crate::audit::{self, Action};
+use crate::audit::Action;
 use crate::evidence::EvidenceWarning;
 use crate::evidence::ingest::{self, PolicyVersionInput, PolicyVersions, StoredVersions};
 use crate::evidence::registry;
@@ -447,15 +447,7 @@ async fn record_batch(
 /// The `policy_capture` job.
 pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
     let request = &ctx.run.context["request"];
-    let named: Vec<String> = request["policy_types"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let named = session::strings(&request["policy_types"]);
     let policy_types =
         super::sync::requested_types(&named).map_err(|message| JobError::Failed {
             reason_code: "invalid_request",
@@ -508,16 +500,12 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
     context["content_capture"] = serde_json::to_value(&state).unwrap_or_default();
     let txn = ctx.begin_final_write().await?;
     session::record_token_outcome(&txn, tenant.id, &session).await?;
-    audit::record(
+    session::audit_recorded(
         &txn,
-        audit::Entry {
-            action: Action::PolicyVersionsRecord,
-            actor_user_id: ctx.run.initiator_user_id,
-            workspace_id: Some(tenant.workspace_id),
-            tenant_id: Some(tenant.id),
-            target: Some(("operation_run", ctx.run.id)),
-            metadata: json!({"counts": written.summary_counts, "collected": true}),
-        },
+        ctx,
+        &tenant,
+        Action::PolicyVersionsRecord,
+        &written.summary_counts,
     )
     .await?;
     ctx.finish(

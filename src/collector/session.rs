@@ -82,10 +82,48 @@ pub async fn record_token_outcome<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Audits what a collector run recorded, as pushed evidence is audited,
+/// with the run's initiator as actor.
+pub async fn audit_recorded<C: ConnectionTrait>(
+    db: &C,
+    ctx: &RunContext,
+    tenant: &tenant::Model,
+    action: crate::audit::Action,
+    counts: &Value,
+) -> Result<(), JobError> {
+    crate::audit::record(
+        db,
+        crate::audit::Entry {
+            action,
+            actor_user_id: ctx.run.initiator_user_id,
+            workspace_id: Some(tenant.workspace_id),
+            tenant_id: Some(tenant.id),
+            target: Some(("operation_run", ctx.run.id)),
+            metadata: serde_json::json!({"counts": counts, "collected": true}),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// The object at `key` of a run's context, or an empty one.
 pub fn section(context: &Value, key: &str) -> Value {
     match context.get(key) {
         Some(v @ Value::Object(_)) => v.clone(),
         _ => Value::Object(Default::default()),
     }
+}
+
+/// The strings of a JSON array (a run's requested or skipped types); other
+/// values are left out.
+pub fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }

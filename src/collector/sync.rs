@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::graph::{Collector, GraphError, Session};
 use super::session;
-use crate::audit::{self, Action};
+use crate::audit::Action;
 use crate::evidence::EvidenceWarning;
 use crate::evidence::ingest::{self, InventoryItemInput, InventorySync, PolicyTypeStatus};
 use crate::evidence::registry;
@@ -107,27 +107,17 @@ pub fn requested_types(named: &[String]) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-fn request_types(context: &Value) -> Vec<String> {
-    context["request"]["policy_types"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 pub async fn execute(
     ctx: &RunContext,
     collector: Option<&Arc<Collector>>,
 ) -> Result<Finished, JobError> {
-    let types =
-        requested_types(&request_types(&ctx.run.context)).map_err(|message| JobError::Failed {
-            reason_code: "invalid_request",
-            message,
-        })?;
+    let types = requested_types(&session::strings(
+        &ctx.run.context["request"]["policy_types"],
+    ))
+    .map_err(|message| JobError::Failed {
+        reason_code: "invalid_request",
+        message,
+    })?;
     let mut checkpoint: Checkpoint =
         serde_json::from_value(session::section(&ctx.run.context, "collection"))
             .unwrap_or_default();
@@ -441,16 +431,12 @@ async fn finish(
     let mut collection = serde_json::to_value(&checkpoint).unwrap_or_default();
     collection["skipped"] = json!(skipped);
     context["collection"] = collection;
-    audit::record(
+    session::audit_recorded(
         &txn,
-        audit::Entry {
-            action: Action::InventorySyncRecord,
-            actor_user_id: ctx.run.initiator_user_id,
-            workspace_id: Some(tenant.workspace_id),
-            tenant_id: Some(tenant.id),
-            target: Some(("operation_run", ctx.run.id)),
-            metadata: json!({"counts": written.summary_counts, "collected": true}),
-        },
+        ctx,
+        tenant,
+        Action::InventorySyncRecord,
+        &written.summary_counts,
     )
     .await?;
     ctx.finish(

@@ -337,29 +337,14 @@ pub async fn record_inventory_sync(
     let txn = db.begin().await?;
     // The run goes in first, for the items to reference it; `finish` writes
     // its outcome, failure and context.
-    let mut run = runs::insert_completed(
+    let mut run = insert_pushed_run(
         &txn,
-        CompletedRun {
-            workspace_id: tenant.workspace_id,
-            tenant_id: tenant.id,
-            run_type: RunType::InventorySync,
-            outcome: RunOutcome::Pending,
-            initiator_user_id: actor_user_id,
-            run_identity_hash: runs::identity_hash(&[
-                "inventory_sync",
-                &tenant.id.to_string(),
-                &prepared.observed_at.to_rfc3339(),
-                &started_at
-                    .timestamp_nanos_opt()
-                    .unwrap_or_default()
-                    .to_string(),
-            ]),
-            summary_counts: json!({}),
-            failure_summary: None,
-            context: json!({}),
-            started_at,
-            progress_total: prepared.items.len() as i64,
-        },
+        tenant,
+        RunType::InventorySync,
+        actor_user_id,
+        prepared.observed_at,
+        started_at,
+        prepared.items.len(),
     )
     .await?;
     let written = write_inventory_sync(&txn, tenant, run.id, prepared).await?;
@@ -375,6 +360,45 @@ pub async fn record_inventory_sync(
         tenant,
     )
     .await
+}
+
+/// The completed run of pushed or imported evidence, inserted first in the
+/// ingestion's transaction so that rows can reference it; `finish` writes
+/// its outcome, failure and context.
+async fn insert_pushed_run(
+    txn: &DatabaseTransaction,
+    tenant: &tenant::Model,
+    run_type: RunType,
+    actor_user_id: Option<i64>,
+    observed_at: DateTime<Utc>,
+    started_at: DateTime<Utc>,
+    total: usize,
+) -> Result<operation_run::Model> {
+    Ok(runs::insert_completed(
+        txn,
+        CompletedRun {
+            workspace_id: tenant.workspace_id,
+            tenant_id: tenant.id,
+            run_type,
+            outcome: RunOutcome::Pending,
+            initiator_user_id: actor_user_id,
+            run_identity_hash: runs::identity_hash(&[
+                &run_type.as_str(),
+                &tenant.id.to_string(),
+                &observed_at.to_rfc3339(),
+                &started_at
+                    .timestamp_nanos_opt()
+                    .unwrap_or_default()
+                    .to_string(),
+            ]),
+            summary_counts: json!({}),
+            failure_summary: None,
+            context: json!({}),
+            started_at,
+            progress_total: total as i64,
+        },
+    )
+    .await?)
 }
 
 /// An inventory listing that passed validation, with its coverage worked
@@ -715,29 +739,14 @@ pub async fn record_policy_versions(
     // The run goes in first, so that versions can reference it; its outcome,
     // warnings and counts are known once every chunk is normalized, and are
     // written by `finish` in the same transaction.
-    let mut run = runs::insert_completed(
+    let mut run = insert_pushed_run(
         &txn,
-        CompletedRun {
-            workspace_id: tenant.workspace_id,
-            tenant_id: tenant.id,
-            run_type: RunType::PolicyCapture,
-            outcome: RunOutcome::Pending,
-            initiator_user_id: actor_user_id,
-            run_identity_hash: runs::identity_hash(&[
-                "policy_capture",
-                &tenant.id.to_string(),
-                &input.captured_at.to_rfc3339(),
-                &started_at
-                    .timestamp_nanos_opt()
-                    .unwrap_or_default()
-                    .to_string(),
-            ]),
-            summary_counts: json!({}),
-            failure_summary: None,
-            context: json!({}),
-            started_at,
-            progress_total: input.versions.len() as i64,
-        },
+        tenant,
+        RunType::PolicyCapture,
+        actor_user_id,
+        input.captured_at,
+        started_at,
+        input.versions.len(),
     )
     .await?;
     let captured_at = input.captured_at;

@@ -140,18 +140,53 @@ impl Setup {
         .await
     }
 
-    async fn compare(&self, profile: &str, tenant: &str) -> operation_run::Model {
+    /// The id a mutation returns as `field { id }`.
+    async fn id_of(&self, field: &str, query: &str, vars: Value) -> String {
+        self.app.gql_ok(&self.token, query, vars).await[field]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
+    /// A profile of the workspace; `input` adds to its name and workspace.
+    async fn profile(&self, mut input: Value) -> String {
+        input["workspaceId"] = json!(self.workspace);
+        input["name"] = json!("Gold");
+        self.id_of(
+            "createBaselineProfile",
+            "mutation($i: CreateBaselineProfileInput!) { createBaselineProfile(input: $i) { id } }",
+            json!({"i": input}),
+        )
+        .await
+    }
+
+    async fn baseline(&self, profile: &str, source: &str) -> operation_run::Model {
         let id = self
-            .app
+            .id_of(
+                "startBaselineCapture",
+                "mutation($p: ID!, $t: ID!) { startBaselineCapture(input: {baselineProfileId: $p, sourceTenantId: $t}) { id } }",
+                json!({"p": profile, "t": source}),
+            )
+            .await;
+        wait_run(&self.app.db, num(&id, NodeKind::OperationRun)).await
+    }
+
+    /// Assigns the profile to the tenant and compares it.
+    async fn compare(&self, profile: &str, tenant: &str) -> operation_run::Model {
+        self.app
             .gql_ok(
                 &self.token,
+                "mutation($p: ID!, $t: ID!) { assignBaselineProfile(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
+                json!({"p": profile, "t": tenant}),
+            )
+            .await;
+        let id = self
+            .id_of(
+                "startBaselineCompare",
                 "mutation($p: ID!, $t: ID!) { startBaselineCompare(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
                 json!({"p": profile, "t": tenant}),
             )
-            .await["startBaselineCompare"]["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+            .await;
         wait_run(&self.app.db, num(&id, NodeKind::OperationRun)).await
     }
 
@@ -287,29 +322,8 @@ async fn a_collected_tenant_has_the_items_hashes_and_findings_of_its_imported_fi
     // Drift in the tenant: one setting changed, one policy deleted. The
     // collected tenant and an import of the same files get the same
     // findings against a baseline of the original.
-    let profile = s
-        .app
-        .gql_ok(
-            &s.token,
-            "mutation($ws: ID!) { createBaselineProfile(input: {workspaceId: $ws, name: \"Gold\", captureMode: OPPORTUNISTIC}) { id } }",
-            json!({"ws": s.workspace}),
-        )
-        .await["createBaselineProfile"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let baseline_capture = s
-        .app
-        .gql_ok(
-            &s.token,
-            "mutation($p: ID!, $t: ID!) { startBaselineCapture(input: {baselineProfileId: $p, sourceTenantId: $t}) { id } }",
-            json!({"p": profile, "t": imported}),
-        )
-        .await["startBaselineCapture"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let done = wait_run(&s.app.db, num(&baseline_capture, NodeKind::OperationRun)).await;
+    let profile = s.profile(json!({"captureMode": "OPPORTUNISTIC"})).await;
+    let done = s.baseline(&profile, &imported).await;
     assert_eq!(done.outcome, RunOutcome::Succeeded, "{}", done.context);
 
     let changed_id = original["deviceConfigurations"][0]["id"]
@@ -354,25 +368,7 @@ async fn a_collected_tenant_has_the_items_hashes_and_findings_of_its_imported_fi
 
     let mut findings = Vec::new();
     for tenant in [&s.tenant, &imported_drift] {
-        s.app
-            .gql_ok(
-                &s.token,
-                "mutation($p: ID!, $t: ID!) { assignBaselineProfile(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
-                json!({"p": profile, "t": tenant}),
-            )
-            .await;
-        let run = s
-            .app
-            .gql_ok(
-                &s.token,
-                "mutation($p: ID!, $t: ID!) { startBaselineCompare(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
-                json!({"p": profile, "t": tenant}),
-            )
-            .await["startBaselineCompare"]["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let done = wait_run(&s.app.db, num(&run, NodeKind::OperationRun)).await;
+        let done = s.compare(&profile, tenant).await;
         assert_eq!(done.outcome, RunOutcome::Succeeded, "{}", done.context);
         findings.push(findings_of(&s, tenant).await);
     }
@@ -841,30 +837,9 @@ async fn full_content_capture_fetches_only_the_subjects_that_lack_fresh_content(
     let fresh = s.capture(&s.tenant, &["configurationPolicies"]).await;
     assert_eq!(fresh.context["content_capture"]["captured"], 6);
 
-    let profile = s
-        .app
-        .gql_ok(
-            &s.token,
-            "mutation($ws: ID!) { createBaselineProfile(input: {workspaceId: $ws, name: \"Full\", captureMode: FULL_CONTENT}) { id } }",
-            json!({"ws": s.workspace}),
-        )
-        .await["createBaselineProfile"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let profile = s.profile(json!({"captureMode": "FULL_CONTENT"})).await;
     let log_before = s.graph.log().len();
-    let run = s
-        .app
-        .gql_ok(
-            &s.token,
-            "mutation($p: ID!, $t: ID!) { startBaselineCapture(input: {baselineProfileId: $p, sourceTenantId: $t}) { id } }",
-            json!({"p": profile, "t": s.tenant}),
-        )
-        .await["startBaselineCapture"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let done = wait_run(&s.app.db, num(&run, NodeKind::OperationRun)).await;
+    let done = s.baseline(&profile, &s.tenant).await;
     assert_eq!(done.outcome, RunOutcome::Succeeded, "{}", done.context);
     let total: u64 = graph_server::corpus_tenant()
         .values()
@@ -954,29 +929,8 @@ async fn a_full_content_compare_refreshes_stale_current_content_first() {
     let source = s.new_tenant("Reference").await;
     let original = graph_server::corpus_tenant();
     s.import(&source, &original).await;
-    let profile = s
-        .app
-        .gql_ok(
-            &s.token,
-            "mutation($ws: ID!) { createBaselineProfile(input: {workspaceId: $ws, name: \"Full\", captureMode: FULL_CONTENT, scope: {policyTypes: [\"deviceConfigurations\"]}}) { id } }",
-            json!({"ws": s.workspace}),
-        )
-        .await["createBaselineProfile"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let run = s
-        .app
-        .gql_ok(
-            &s.token,
-            "mutation($p: ID!, $t: ID!) { startBaselineCapture(input: {baselineProfileId: $p, sourceTenantId: $t}) { id } }",
-            json!({"p": profile, "t": source}),
-        )
-        .await["startBaselineCapture"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let done = wait_run(&s.app.db, num(&run, NodeKind::OperationRun)).await;
+    let profile = s.profile(json!({"captureMode": "FULL_CONTENT", "scope": {"policyTypes": ["deviceConfigurations"]}})).await;
+    let done = s.baseline(&profile, &source).await;
     assert_eq!(done.outcome, RunOutcome::Succeeded, "{}", done.context);
     assert_eq!(
         done.context["content_capture"],
@@ -995,13 +949,6 @@ async fn a_full_content_compare_refreshes_stale_current_content_first() {
     });
     let sync = s.sync(&s.tenant, &["deviceConfigurations"]).await;
     assert_eq!(sync.outcome, RunOutcome::Succeeded);
-    s.app
-        .gql_ok(
-            &s.token,
-            "mutation($p: ID!, $t: ID!) { assignBaselineProfile(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
-            json!({"p": profile, "t": s.tenant}),
-        )
-        .await;
     let first = s.compare(&profile, &s.tenant).await;
     assert_eq!(first.outcome, RunOutcome::Succeeded, "{}", first.context);
     assert_eq!(first.context["content_capture"]["requested"], 27);

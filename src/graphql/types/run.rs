@@ -527,15 +527,7 @@ impl OperationRun {
     /// For collected inventory syncs: the types not listed because the
     /// request budget ran out (they are FAILED in `inventoryCoverage`).
     async fn skipped_policy_types(&self) -> Vec<String> {
-        self.0.context["collection"]["skipped"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
+        crate::collector::session::strings(&self.0.context["collection"]["skipped"])
     }
 
     /// Evidence warnings recorded by the run (unknown types, payloads that
