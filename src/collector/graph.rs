@@ -295,6 +295,11 @@ impl Session {
     }
 
     async fn token(&self) -> Result<String, GraphError> {
+        // The identity platform refused this run's credential once: every
+        // other request would be refused the same way.
+        if let Some(Some(Err(message))) = self.last_token.lock().ok().map(|t| t.clone()) {
+            return Err(TokenError(message).into());
+        }
         let c = &self.collector;
         match c
             .tokens
@@ -485,8 +490,23 @@ impl Session {
         let next_link = match answer.get("@odata.nextLink") {
             None | Some(Value::Null) => None,
             Some(Value::String(link)) => {
-                self.check_same_origin(link)?;
-                Some(link.clone())
+                // OData allows a relative link; it is relative to the page.
+                let link = url::Url::parse(url)
+                    .and_then(|base| base.join(link))
+                    .map(String::from)
+                    .map_err(|_| {
+                        GraphError::BadAnswer(
+                            "the page's @odata.nextLink is not a URL; refused".into(),
+                        )
+                    })?;
+                self.check_same_origin(&link)?;
+                if link == url {
+                    return Err(GraphError::BadAnswer(
+                        "the page's @odata.nextLink is the page itself; the listing would never end"
+                            .into(),
+                    ));
+                }
+                Some(link)
             }
             Some(_) => {
                 return Err(GraphError::BadAnswer(

@@ -23,6 +23,9 @@ use crate::evidence::registry;
 use crate::runs::queue::{self, Completion};
 use crate::runs::worker::{Finished, Interrupted, JobError, RunContext};
 
+/// Pages one type may take: no tenant has policies enough for more, so a
+/// listing that goes on is broken (a `nextLink` that loops).
+const MAX_PAGES: i32 = 5_000;
 /// Warnings kept in the checkpoint; more are counted.
 const MAX_WARNINGS: usize = 100;
 /// Why a type was not listed when the budget ran out.
@@ -224,6 +227,11 @@ async fn list_type(
         (None, _) => String::new(),
     };
     while !url.is_empty() {
+        if state.pages >= MAX_PAGES {
+            return Err(ListError::Graph(GraphError::BadAnswer(format!(
+                "the listing goes on past {MAX_PAGES} pages; it is not trusted"
+            ))));
+        }
         let page = session.page(&url).await.map_err(ListError::Graph)?;
         let mut items = Vec::with_capacity(page.items.len());
         for (i, object) in page.items.iter().enumerate() {

@@ -19,6 +19,8 @@ use super::connections::Credential;
 /// A cached token is renewed this long before it expires (or at three
 /// quarters of its lifetime, for short-lived ones).
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
+/// Retries of a token request that was throttled or failed on the server.
+const TOKEN_RETRIES: u32 = 2;
 /// How long a client assertion is valid; the identity platform accepts up
 /// to ten minutes.
 const ASSERTION_LIFETIME_SECS: i64 = 600;
@@ -191,12 +193,26 @@ async fn request_token(
         }
     }
     let started = Instant::now();
-    let response = http.post(&url).form(&form).send().await.map_err(|e| {
-        TokenError(format!(
-            "the token endpoint could not be reached: {}",
-            e.without_url()
-        ))
-    })?;
+    // The identity platform throttles and fails like any service: a few
+    // tries, a second and then two apart.
+    let mut attempt = 0;
+    let response = loop {
+        let sent = http.post(&url).form(&form).send().await;
+        let retry = match &sent {
+            Ok(r) => r.status().as_u16() == 429 || r.status().is_server_error(),
+            Err(_) => true,
+        };
+        if !retry || attempt >= TOKEN_RETRIES {
+            break sent.map_err(|e| {
+                TokenError(format!(
+                    "the token endpoint could not be reached: {}",
+                    e.without_url()
+                ))
+            })?;
+        }
+        attempt += 1;
+        tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+    };
     let status = response.status();
     let body = response.bytes().await.map_err(|e| {
         TokenError(format!(

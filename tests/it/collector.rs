@@ -711,7 +711,8 @@ async fn content_budget_leaves_the_rest_skipped() {
 
 #[tokio::test]
 async fn bad_answers_fail_their_type_or_skip_their_item_and_nothing_panics() {
-    let s = setup(100).await;
+    // Page size 2: groupPolicyConfigurations pages by relative links.
+    let s = setup(2).await;
     {
         let mut f = s.graph.faults();
         f.html_for = Some("/deviceManagement/configurationPolicies".into());
@@ -719,6 +720,7 @@ async fn bad_answers_fail_their_type_or_skip_their_item_and_nothing_panics() {
         f.foreign_next_link_for = Some("/deviceManagement/deviceConfigurations".into());
         f.huge_page_for = Some("/deviceManagement/intents".into());
         f.item_without_id_for = Some("/deviceAppManagement/managedAppPolicies".into());
+        f.relative_next_link_for = Some("/deviceManagement/groupPolicyConfigurations".into());
     }
     let sync = s.sync(&s.tenant, TYPES).await;
     assert_eq!(
@@ -746,6 +748,7 @@ async fn bad_answers_fail_their_type_or_skip_their_item_and_nothing_panics() {
         "{coverage}"
     );
     assert_eq!(coverage["groupPolicyConfigurations"]["status"], "succeeded");
+    assert_eq!(coverage["groupPolicyConfigurations"]["item_count"], 3);
     assert_eq!(coverage["managedAppPolicies"]["status"], "succeeded");
     assert_eq!(coverage["managedAppPolicies"]["item_count"], 6);
     let warnings = sync.context["collection"]["warnings"].to_string();
@@ -1040,4 +1043,46 @@ async fn the_collect_command_queues_runs_them_and_prints_the_coverage() {
         .expect("run drift-engine collect");
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("secret key"));
+}
+
+#[tokio::test]
+async fn a_looping_next_link_fails_its_type_and_a_refused_credential_is_asked_once() {
+    let s = setup(100).await;
+    s.graph.faults().looping_next_link_for = Some("/deviceManagement/configurationPolicies".into());
+    let sync = s
+        .sync(&s.tenant, &["configurationPolicies", "managedAppPolicies"])
+        .await;
+    let coverage = &sync.context["inventory_coverage"]["policy_types"];
+    assert!(
+        coverage["configurationPolicies"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("never end"),
+        "{coverage}"
+    );
+    assert_eq!(coverage["managedAppPolicies"]["status"], "succeeded");
+
+    // A changed secret: the first refusal fails every type, with one
+    // token request, not one per type.
+    s.app
+        .gql_ok(
+            &s.token,
+            "mutation($i: SetTenantConnectionInput!) { setTenantConnection(input: $i) { id } }",
+            json!({"i": {"tenantId": s.tenant, "directoryTenantId": DIRECTORY, "clientId": CLIENT_ID, "clientSecret": "rotated-away"}}),
+        )
+        .await;
+    let before = s
+        .graph
+        .state
+        .token_requests
+        .load(std::sync::atomic::Ordering::SeqCst);
+    let sync = s.sync(&s.tenant, TYPES).await;
+    assert_eq!(sync.outcome, RunOutcome::Failed);
+    assert_eq!(
+        s.graph
+            .state
+            .token_requests
+            .load(std::sync::atomic::Ordering::SeqCst),
+        before + 1
+    );
 }

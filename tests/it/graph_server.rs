@@ -98,6 +98,10 @@ pub struct Faults {
     pub huge_page_for: Option<String>,
     /// An item without `id` in this collection's first page.
     pub item_without_id_for: Option<String>,
+    /// `nextLink`s relative to the page, as OData allows.
+    pub relative_next_link_for: Option<String>,
+    /// A `nextLink` that names the page itself.
+    pub looping_next_link_for: Option<String>,
 }
 
 pub struct ServerState {
@@ -462,6 +466,15 @@ fn answer_get(
         let next = offset + state.page_size;
         if next < items.len() {
             body["@odata.nextLink"] = json!(format!("{}/beta{path}?$skiptoken={next}", state.base));
+        }
+        if faults.relative_next_link_for.as_deref() == Some(path) && next < items.len() {
+            body["@odata.nextLink"] = json!(format!(
+                "{}?$skiptoken={next}",
+                path.rsplit('/').next().unwrap_or_default()
+            ));
+        }
+        if faults.looping_next_link_for.as_deref() == Some(path) {
+            body["@odata.nextLink"] = json!(format!("{}/beta{path}", state.base));
         }
         if faults.foreign_next_link_for.as_deref() == Some(path) {
             body["@odata.nextLink"] = json!(format!(
