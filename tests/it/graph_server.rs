@@ -624,11 +624,11 @@ async fn batch(State(state): State<Arc<ServerState>>, headers: HeaderMap, body: 
         .into_response()
 }
 
-/// The corpus as a tenant Graph would serve: every export of the listed
+/// The corpus (tests/fixtures/intune) as a tenant Graph would serve: every export of the listed
 /// types, with an id where the export has none, and ADMX definition values
 /// wrapped in their policy object.
 pub fn corpus_tenant() -> BTreeMap<String, Vec<Value>> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/intune");
+    let root = crate::corpus::fixtures();
     let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for (t, (policy_type, _, _)) in COLLECTIONS.iter().enumerate() {
         let mut files: Vec<std::path::PathBuf> = walkdir::WalkDir::new(root.join(policy_type))
