@@ -28,6 +28,8 @@ pub enum Action {
     TenantConnectionClear,
     InventorySyncStart,
     PolicyCaptureStart,
+    ExclusionCreate,
+    ExclusionDelete,
 }
 
 impl Action {
@@ -51,6 +53,8 @@ impl Action {
             Action::TenantConnectionClear => "tenant.connection.clear",
             Action::InventorySyncStart => "tenant.inventory_sync.start",
             Action::PolicyCaptureStart => "tenant.policy_capture.start",
+            Action::ExclusionCreate => "exclusion.create",
+            Action::ExclusionDelete => "exclusion.delete",
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod directory;
 pub mod drift;
 pub mod error;
 pub mod evidence;
+pub mod governance;
 pub mod graphql;
 pub mod http;
 pub mod import;

@@ -10,6 +10,7 @@ pub mod baseline_tenant_assignment;
 pub mod collector_page;
 pub mod enums;
 pub mod evidence_blob;
+pub mod exclusion;
 pub mod finding;
 pub mod inventory_item;
 pub mod operation_run;

@@ -11,6 +11,7 @@ mod m20261126_000002_lz4_policy_documents;
 mod m20261202_000001_engine_state;
 mod m20261202_000002_tenant_connections;
 mod m20261202_000003_collector_pages;
+mod m20261202_000004_exclusions;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_engine_state::Migration),
             Box::new(m20261202_000002_tenant_connections::Migration),
             Box::new(m20261202_000003_collector_pages::Migration),
+            Box::new(m20261202_000004_exclusions::Migration),
         ]
     }
 }

@@ -33,6 +33,8 @@ use super::profiles::{Scope, severity_for};
 use super::subjects::{TypeCoverage, inventory_coverage, key_of};
 use crate::evidence::resolver::{CHUNK_SIZE, CurrentState, resolve_present};
 use crate::evidence::{Evidence, EvidenceSource, EvidenceWarning, Provenance};
+use crate::governance::exclusions::{Rules, path_excluded};
+use crate::governance::patterns::Pattern;
 use crate::runs::identity_hash;
 use crate::runs::queue::{Completion, NewRun};
 use crate::runs::summary_counts;
@@ -216,6 +218,8 @@ struct Tally {
     missing_both: u64,
     findings: u64,
     findings_new: u64,
+    /// Findings an exclusion hid (whole subjects, or every change).
+    excluded: u64,
 }
 
 /// What one subject's comparison concluded.
@@ -361,6 +365,62 @@ async fn load_baseline(
     Ok(baseline_by_key)
 }
 
+/// Drops the setting changes that path exclusions hide from findings of
+/// subjects that differ at content fidelity, reading both sides' blobs in
+/// one query. Each check comes back `Ok` with the finding that remains
+/// (with the count of hidden changes), or `Err` when it hid every change.
+async fn apply_path_exclusions(
+    db: &DatabaseConnection,
+    checks: Vec<Observed>,
+    warnings: &mut Vec<EvidenceWarning>,
+) -> Result<Vec<std::result::Result<Observed, Observed>>, DbErr> {
+    let hash = |o: &Observed, side: &str| o.evidence[side]["hash"].as_str().map(str::to_owned);
+    let wanted: Vec<String> = checks
+        .iter()
+        .flat_map(|o| [hash(o, "baseline"), hash(o, "current")])
+        .flatten()
+        .collect();
+    let blobs = crate::evidence::blobs::load(db, wanted).await?;
+    let mut out = Vec::with_capacity(checks.len());
+    for mut o in checks {
+        let sides = (
+            hash(&o, "baseline").and_then(|h| blobs.get(&h).cloned().flatten()),
+            hash(&o, "current").and_then(|h| blobs.get(&h).cloned().flatten()),
+        );
+        let (Some(a), Some(b)) = sides else {
+            warnings.push(EvidenceWarning {
+                code: Some("exclusion_not_applied".into()),
+                policy_type: o.policy_type.clone(),
+                external_id: None,
+                reason: "the normalized content of a side is not stored, so setting-path exclusions could not be applied; the finding is kept whole".into(),
+            });
+            out.push(Ok(o));
+            continue;
+        };
+        let patterns: Vec<Pattern> = o.evidence["excluded_paths"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|p| Pattern::parse(p).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let changes = crate::evidence::diff::diff(&a, &b);
+        let hidden = changes
+            .iter()
+            .filter(|c| path_excluded(&patterns, &c.path))
+            .count();
+        if hidden == changes.len() {
+            out.push(Err(o));
+        } else {
+            o.evidence["excluded_changes"] = json!(hidden);
+            out.push(Ok(o));
+        }
+    }
+    Ok(out)
+}
+
 pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
     let db = &ctx.db;
     let run = &ctx.run;
@@ -482,10 +542,17 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
     let mut per_type: BTreeMap<String, Tally> = BTreeMap::new();
     let mut tally = Tally::default();
     let now = Utc::now();
+    let rules = Rules::active(db, profile.id, tenant.id, now).await?;
+    // Subjects an exclusion hid in this compare: their findings, if any
+    // remain from before, are resolved as `excluded`.
+    let mut excluded_keys: Vec<(String, String)> = Vec::new();
     // Findings are written in batches of their own: with 1% drift a chunk
     // of subjects holds about five, and a statement pair per chunk was a
     // fifth of a compare at 100k on PostgreSQL.
     let mut observed = Vec::new();
+    // Findings whose setting changes an exclusion may hide: diffed per
+    // chunk, their blobs read in one query.
+    let mut path_checks: Vec<Observed> = Vec::new();
     for (n, chunk) in keys.chunks(CHUNK_SIZE).enumerate() {
         let before = observed.len();
         for key in chunk {
@@ -520,8 +587,31 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
                         .map(|s| s.display_name.clone())
                         .or_else(|| baseline.map(|b| b.display_name.clone()))
                         .unwrap_or_default();
+                    if !rules.is_empty() && rules.subject_excluded(&key.0, &key.1, &display_name) {
+                        tally.excluded += 1;
+                        excluded_keys.push((*key).clone());
+                        continue;
+                    }
+                    let fidelity = overall_fidelity(&base, &cur);
+                    let patterns: Vec<String> = if rules.is_empty()
+                        || finding_type != FindingType::DifferentVersion
+                        || fidelity != Fidelity::Content
+                    {
+                        Vec::new()
+                    } else {
+                        rules
+                            .path_patterns(&key.0, &key.1, &display_name)
+                            .into_iter()
+                            .map(|p| p.source.clone())
+                            .collect()
+                    };
                     let change = findings::change_type(finding_type);
-                    observed.push(Observed {
+                    let target = if patterns.is_empty() {
+                        &mut observed
+                    } else {
+                        &mut path_checks
+                    };
+                    target.push(Observed {
                         tenant_id: tenant.id,
                         workspace_id: tenant.workspace_id,
                         baseline_profile_id: profile.id,
@@ -530,12 +620,13 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
                         subject_key: key.1.clone(),
                         display_name,
                         finding_type,
-                        fidelity: overall_fidelity(&base, &cur),
+                        fidelity,
                         severity: severity_for(&profile, finding_type),
                         evidence: json!({
                             "change_type": change.as_str(),
                             "baseline": side_json(&base),
                             "current": side_json(&cur),
+                            "excluded_paths": (!patterns.is_empty()).then_some(&patterns),
                             // The key the subject was matched on names
                             // it when it is missing here: under
                             // EXTERNAL_ID matching that key is its id.
@@ -545,6 +636,19 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
                                     .then(|| key.1.clone()))},
                         }),
                     });
+                }
+            }
+        }
+        if !path_checks.is_empty() {
+            let checks = std::mem::take(&mut path_checks);
+            let kept = apply_path_exclusions(db, checks, &mut warnings).await?;
+            for checked in kept {
+                match checked {
+                    Ok(o) => observed.push(o),
+                    Err(o) => {
+                        tally.excluded += 1;
+                        excluded_keys.push((o.policy_type, o.subject_key));
+                    }
                 }
             }
         }
@@ -565,8 +669,10 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
     // result commit together, under the claim.
     let txn = ctx.begin_final_write().await?;
     tally.findings_new += findings::upsert_seen(&txn, run.id, now, observed).await?;
-    let resolved =
-        findings::resolve_unseen(&txn, tenant.id, profile.id, &covered, run.id, now).await?;
+    let resolved_excluded =
+        findings::resolve_excluded(&txn, tenant.id, profile.id, &excluded_keys, now).await?;
+    let resolved = resolved_excluded
+        + findings::resolve_unseen(&txn, tenant.id, profile.id, &covered, run.id, now).await?;
 
     let policy_types: serde_json::Map<String, Value> = types
         .iter()
@@ -655,6 +761,8 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
                 "missing_current": tally.missing_current,
                 "missing_both": tally.missing_both,
             },
+            "excluded": tally.excluded,
+            "findings_resolved_excluded": resolved_excluded,
             "policy_types": policy_types,
             "uncovered_policy_types": uncovered,
             "warnings": warnings,

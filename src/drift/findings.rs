@@ -156,6 +156,42 @@ pub async fn upsert_seen<C: ConnectionTrait>(
     Ok(fingerprints.len() as u64 - existing)
 }
 
+/// Resolves, with reason `excluded`, the findings of a scope whose subjects
+/// an exclusion hid in this compare: in batches of subject keys per type.
+pub async fn resolve_excluded<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    baseline_profile_id: i64,
+    keys: &[(String, String)],
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let mut by_type: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (t, k) in keys {
+        by_type.entry(t.as_str()).or_default().push(k.as_str());
+    }
+    let mut resolved = 0;
+    for (policy_type, keys) in by_type {
+        for chunk in keys.chunks(500) {
+            resolved += finding::Entity::update_many()
+                .col_expr(
+                    finding::Column::Status,
+                    Expr::value(FindingStatus::Resolved.as_str()),
+                )
+                .col_expr(finding::Column::ResolvedAt, Expr::value(now))
+                .col_expr(finding::Column::ResolvedReason, Expr::value("excluded"))
+                .filter(finding::Column::TenantId.eq(tenant_id))
+                .filter(finding::Column::ScopeKey.eq(scope_key(baseline_profile_id)))
+                .filter(finding::Column::PolicyType.eq(policy_type))
+                .filter(finding::Column::SubjectKey.is_in(chunk.iter().copied()))
+                .filter(finding::Column::Status.ne(FindingStatus::Resolved))
+                .exec(db)
+                .await?
+                .rows_affected;
+        }
+    }
+    Ok(resolved)
+}
+
 /// Resolves the open findings of a scope, in the covered types, that the
 /// completed compare `run_id` did not see.
 pub async fn resolve_unseen<C: ConnectionTrait>(

@@ -2,6 +2,7 @@
 //! batched resolver, shared by capture and compare. Policy types differ only
 //! in the rules of the registry, never in code paths.
 
+pub mod blobs;
 pub mod diff;
 pub mod hash;
 pub mod ingest;

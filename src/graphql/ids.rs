@@ -16,10 +16,12 @@ pub enum NodeKind {
     BaselineProfile,
     BaselineSnapshot,
     Finding,
+    Exclusion,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 9] = [
+    const ALL: [NodeKind; 10] = [
+        NodeKind::Exclusion,
         NodeKind::BaselineProfile,
         NodeKind::BaselineSnapshot,
         NodeKind::Finding,
@@ -43,6 +45,7 @@ impl NodeKind {
             NodeKind::BaselineProfile => "baseline profile",
             NodeKind::BaselineSnapshot => "baseline snapshot",
             NodeKind::Finding => "finding",
+            NodeKind::Exclusion => "exclusion",
         }
     }
 
@@ -57,6 +60,7 @@ impl NodeKind {
             NodeKind::BaselineProfile => "BaselineProfile",
             NodeKind::BaselineSnapshot => "BaselineSnapshot",
             NodeKind::Finding => "Finding",
+            NodeKind::Exclusion => "Exclusion",
         }
     }
 }

@@ -6,11 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use entity::{
-    baseline_profile, baseline_snapshot, evidence_blob, operation_run, tenant, user, workspace,
-};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use entity::{baseline_profile, baseline_snapshot, operation_run, tenant, user, workspace};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
 use crate::evidence::SubjectRef;
 use crate::evidence::resolver::{CurrentState, resolve_current_state};
@@ -90,24 +87,12 @@ impl Loader<BlobHash> for ByIdLoader {
     type Error = DbErr;
 
     async fn load(&self, keys: &[BlobHash]) -> Result<HashMap<BlobHash, Self::Value>, Self::Error> {
-        let rows: Vec<(String, String)> = evidence_blob::Entity::find()
-            .select_only()
-            .column(evidence_blob::Column::Hash)
-            .expr_as(Expr::cust("CAST(content AS TEXT)"), "content_text")
-            .filter(evidence_blob::Column::Hash.is_in(keys.iter().map(|k| k.0.clone())))
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        Ok(rows
+        let blobs =
+            crate::evidence::blobs::load(&self.db, keys.iter().map(|k| k.0.clone()).collect())
+                .await?;
+        Ok(blobs
             .into_iter()
-            .map(|(hash, text)| {
-                let content = serde_json::from_str(&text)
-                    .inspect_err(|err| {
-                        tracing::error!(hash = %hash, error = %err, "a stored evidence blob could not be read");
-                    })
-                    .ok();
-                (BlobHash(hash), Arc::new(BlobContent(content)))
-            })
+            .map(|(hash, content)| (BlobHash(hash), Arc::new(BlobContent(content))))
             .collect())
     }
 }

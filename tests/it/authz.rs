@@ -292,6 +292,16 @@ async fn authorization_matrix_covers_every_root_field() {
         .as_str()
         .expect("a finding")
         .to_owned();
+    let exclusion = app
+        .gql_ok(
+            &owner,
+            "mutation($p: ID!) { createExclusion(input: {baselineProfileId: $p, subjectPattern: \"matrix*\", reason: \"matrix\"}) { id } }",
+            json!({"p": profile}),
+        )
+        .await["createExclusion"]["id"]
+        .as_str()
+        .expect("an exclusion")
+        .to_owned();
 
     let mut tokens: BTreeMap<Actor, Option<String>> = BTreeMap::new();
     tokens.insert(Actor::Anonymous, None);
@@ -514,6 +524,28 @@ async fn authorization_matrix_covers_every_root_field() {
                 (Actor::Restricted, FORBIDDEN),
                 (Actor::Reader, FORBIDDEN),
                 (Actor::Operator, FORBIDDEN),
+            ]),
+        ),
+        case(
+            "createExclusion",
+            "mutation($p: ID!) { createExclusion(input: {baselineProfileId: $p, policyType: \"deviceConfigurations\", reason: \"r\"}) { id } }",
+            json!({"p": profile}),
+            &member_refusals(&[
+                (Actor::Restricted, FORBIDDEN),
+                (Actor::Reader, FORBIDDEN),
+                (Actor::Operator, FORBIDDEN),
+            ]),
+        ),
+        // The manager, who may, deletes it; for the owner after it, it is gone.
+        case(
+            "deleteExclusion",
+            "mutation($x: ID!) { deleteExclusion(input: {id: $x}) { deletedExclusionId } }",
+            json!({"x": exclusion}),
+            &member_refusals(&[
+                (Actor::Restricted, FORBIDDEN),
+                (Actor::Reader, FORBIDDEN),
+                (Actor::Operator, FORBIDDEN),
+                (Actor::Owner, NOT_FOUND),
             ]),
         ),
         case(

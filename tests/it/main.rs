@@ -15,6 +15,7 @@ mod drift;
 mod e2e;
 mod evidence;
 mod findings_api;
+mod governance;
 mod graph_server;
 mod hardening;
 mod import;

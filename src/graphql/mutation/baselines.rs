@@ -6,11 +6,12 @@ use crate::auth::{self, Capability};
 use crate::drift::profiles::{self, ProfileChanges, Scope};
 use crate::drift::{capture, compare};
 use crate::error::Error;
+use crate::governance::exclusions;
 use crate::graphql::ContextExt;
 use crate::graphql::ids::{self, NodeKind};
-use crate::graphql::query::load_profile;
+use crate::graphql::query::{load_exclusion, load_profile};
 use crate::graphql::types::{
-    BaselineProfile, CaptureMode, FindingType, OperationRun, Severity, SubjectMatch,
+    BaselineProfile, CaptureMode, Exclusion, FindingType, OperationRun, Severity, SubjectMatch,
 };
 use crate::runs::queue::{self, NewRun};
 use crate::runs::worker::RunNotifier;
@@ -58,6 +59,29 @@ pub struct UpdateBaselineProfileInput {
 pub struct AssignBaselineProfileInput {
     pub baseline_profile_id: ID,
     pub tenant_id: ID,
+}
+
+#[derive(InputObject)]
+pub struct CreateExclusionInput {
+    pub baseline_profile_id: ID,
+    /// Only this tenant; every assigned tenant when null.
+    pub tenant_id: Option<ID>,
+    pub policy_type: Option<String>,
+    pub subject_pattern: Option<String>,
+    pub setting_path_pattern: Option<String>,
+    /// Required: why this drift does not matter.
+    pub reason: String,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(InputObject)]
+pub struct DeleteExclusionInput {
+    pub id: ID,
+}
+
+#[derive(async_graphql::SimpleObject)]
+pub struct DeleteExclusionPayload {
+    pub deleted_exclusion_id: ID,
 }
 
 #[derive(InputObject)]
@@ -170,6 +194,65 @@ impl BaselineMutation {
         let tenant = auth::authorized_tenant(ctx.db(), viewer, tenant_id, None).await?;
         profiles::assign(ctx.db(), viewer.user.id, &profile, &tenant).await?;
         Ok(BaselineProfile(profile))
+    }
+
+    /// Tells the profile's compares to ignore something (needs
+    /// `workspace_baselines.manage`; audited with its reason). Name a
+    /// `policyType`, a `subjectPattern` (a glob over subject key and display
+    /// name), a `settingPathPattern` (a glob over setting paths), or several.
+    /// Globs: `*` within a segment, `**` across segments, a leading `!` takes
+    /// back what an earlier exclusion excluded; a pattern that does not
+    /// parse is BAD_USER_INPUT with its position. A path pattern applies to
+    /// subjects that differ at content fidelity only; meta-fidelity subjects
+    /// can only be excluded whole. No `tenantId` means every assigned
+    /// tenant. Findings it now covers are resolved as `excluded` by the
+    /// next compare.
+    async fn create_exclusion(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateExclusionInput,
+    ) -> Result<Exclusion> {
+        let viewer = ctx.viewer()?;
+        let id = ids::decode_as(&input.baseline_profile_id, NodeKind::BaselineProfile)?;
+        let profile = load_profile(ctx, id, Capability::WorkspaceBaselinesManage).await?;
+        let tenant = match &input.tenant_id {
+            Some(t) => {
+                let tenant_id = ids::decode_as(t, NodeKind::Tenant)?;
+                Some(auth::authorized_tenant(ctx.db(), viewer, tenant_id, None).await?)
+            }
+            None => None,
+        };
+        let row = exclusions::create(
+            ctx.db(),
+            viewer.user.id,
+            &profile,
+            exclusions::NewExclusion {
+                tenant,
+                policy_type: input.policy_type,
+                subject_pattern: input.subject_pattern,
+                setting_path_pattern: input.setting_path_pattern,
+                reason: input.reason,
+                expires_at: input.expires_at,
+            },
+        )
+        .await?;
+        Ok(Exclusion(row))
+    }
+
+    /// Deletes an exclusion (needs `workspace_baselines.manage`; audited).
+    /// The next compare finds what it hid.
+    async fn delete_exclusion(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteExclusionInput,
+    ) -> Result<DeleteExclusionPayload> {
+        let viewer = ctx.viewer()?;
+        let id = ids::decode_as(&input.id, NodeKind::Exclusion)?;
+        let row = load_exclusion(ctx, id, Capability::WorkspaceBaselinesManage).await?;
+        exclusions::delete(ctx.db(), viewer.user.id, &row).await?;
+        Ok(DeleteExclusionPayload {
+            deleted_exclusion_id: input.id,
+        })
     }
 
     /// Queues a capture of the profile from a source tenant and returns the

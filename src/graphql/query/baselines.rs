@@ -153,6 +153,22 @@ pub async fn load_profile(
     Ok(profile)
 }
 
+/// An exclusion, when the viewer holds `capability` in its workspace.
+pub async fn load_exclusion(
+    ctx: &Context<'_>,
+    id: i64,
+    capability: Capability,
+) -> Result<entity::exclusion::Model, Error> {
+    let viewer = ctx.viewer()?;
+    let row = entity::exclusion::Entity::find_by_id(id)
+        .one(ctx.db())
+        .await?
+        .filter(|e| viewer.workspace(e.workspace_id).is_ok())
+        .ok_or(Error::NotFound("exclusion"))?;
+    viewer.require_workspace(row.workspace_id, capability)?;
+    Ok(row)
+}
+
 pub async fn load_snapshot(ctx: &Context<'_>, id: i64) -> Result<BaselineSnapshot, Error> {
     let viewer = ctx.viewer()?;
     let snapshot = baseline_snapshot::Entity::find_by_id(id)

@@ -53,6 +53,10 @@ async fn load_node(ctx: &Context<'_>, kind: NodeKind, raw_id: i64) -> Result<Nod
         }
         NodeKind::Finding => Node::Finding(super::baselines::load_finding(ctx, raw_id).await?),
         NodeKind::OperationRun => Node::OperationRun(super::evidence::load_run(ctx, raw_id).await?),
+        NodeKind::Exclusion => Node::Exclusion(crate::graphql::types::Exclusion(
+            super::baselines::load_exclusion(ctx, raw_id, Capability::WorkspaceBaselinesView)
+                .await?,
+        )),
         NodeKind::InventoryItem => {
             let item = inventory_item::Entity::find_by_id(raw_id)
                 .one(db)

@@ -146,6 +146,32 @@ impl BaselineProfile {
     }
 
     /// The newest complete snapshot: what compares run against.
+    /// What the profile's compares ignore, oldest first (the order in which
+    /// they apply: of the rules that match, the last decides).
+    #[graphql(complexity = "connection::complexity(first, last, child_complexity)")]
+    async fn exclusions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<IdConnection<super::Exclusion>> {
+        let select = entity::exclusion::Entity::find()
+            .filter(entity::exclusion::Column::BaselineProfileId.eq(self.0.id));
+        Ok(connection::paginate(
+            ctx.db(),
+            select,
+            connection::ById::<entity::exclusion::Entity> {
+                column: entity::exclusion::Column::Id,
+                id: |e| e.id,
+            },
+            super::Exclusion,
+            PageArgs::new(first, after, last, before),
+        )
+        .await?)
+    }
+
     async fn latest_snapshot(&self, ctx: &Context<'_>) -> Result<Option<BaselineSnapshot>> {
         let snapshot = baseline_snapshot::Entity::find()
             .filter(baseline_snapshot::Column::BaselineProfileId.eq(self.0.id))

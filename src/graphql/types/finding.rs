@@ -72,6 +72,9 @@ pub struct SettingChanges {
     /// Why there are no setting changes, when unavailable.
     pub reason: Option<String>,
     pub changes: Vec<SettingChange>,
+    /// Changes left out because an exclusion's setting-path pattern
+    /// matched them when the finding was compared.
+    pub excluded: i64,
 }
 
 /// The policy a finding is about.
@@ -212,6 +215,7 @@ impl Finding {
             available: false,
             reason: Some(reason.to_owned()),
             changes: Vec::new(),
+            excluded: 0,
         };
         if self.0.finding_type != entity::enums::FindingType::DifferentVersion {
             return Ok(unavailable(
@@ -240,8 +244,21 @@ impl Finding {
             ))
             .into());
         };
+        // Changes under a path exclusion that applied at the compare are
+        // not the finding's.
+        let excluded: Vec<crate::governance::patterns::Pattern> =
+            self.0.evidence_jsonb["excluded_paths"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .filter_map(|p| crate::governance::patterns::Pattern::parse(p).ok())
+                        .collect()
+                })
+                .unwrap_or_default();
         let changes = crate::evidence::diff::diff(a, b)
             .into_iter()
+            .filter(|c| !crate::governance::exclusions::path_excluded(&excluded, &c.path))
             .map(|c| SettingChange {
                 path: c.path,
                 change: match c.change {
@@ -257,6 +274,9 @@ impl Finding {
             available: true,
             reason: None,
             changes,
+            excluded: self.0.evidence_jsonb["excluded_changes"]
+                .as_i64()
+                .unwrap_or(0),
         })
     }
 

@@ -4,6 +4,7 @@
 mod baseline;
 mod enums;
 mod evidence;
+mod exclusion;
 mod finding;
 mod run;
 mod tenant;
@@ -13,6 +14,7 @@ mod workspace;
 pub use baseline::{BaselineProfile, BaselineSnapshot, CaptureMode, SubjectMatch};
 pub use enums::*;
 pub use evidence::{EvidenceSide, Fidelity, InventoryItem, Provenance};
+pub use exclusion::Exclusion;
 pub use finding::{Finding, FindingStatus, FindingType, Severity};
 pub use run::{OperationRun, OperationRunStatus, OperationRunType};
 pub use tenant::Tenant;
@@ -34,4 +36,5 @@ pub enum Node {
     BaselineProfile(BaselineProfile),
     BaselineSnapshot(BaselineSnapshot),
     Finding(Finding),
+    Exclusion(Exclusion),
 }

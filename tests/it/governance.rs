@@ -1,0 +1,305 @@
+//! Governance through the real server: exclusions of setting paths and of
+//! whole subjects, their patterns, and what compares do with them.
+
+use serde_json::{Value, json};
+
+use crate::common::{TestApp, error_code};
+use crate::corpus::{corpus_files, load};
+use crate::drift::{Policy, Scenario};
+
+const CREATE: &str = "mutation($i: CreateExclusionInput!) { createExclusion(input: $i) {
+    id policyType subjectPattern settingPathPattern reason active tenant { id } createdBy { email } } }";
+
+const CHANGES: &str = "query($t: ID!) { findings(tenantId: $t, first: 50) { edges { node {
+    id status subject { displayName } settingChanges { available excluded changes { path change } } } } } }";
+
+/// A real device configuration, its first top-level boolean setting and
+/// one of its text settings.
+fn device_configuration() -> (Value, String) {
+    let (_, path) = corpus_files()
+        .into_iter()
+        .find(|(t, _)| t == "deviceConfigurations")
+        .expect("a device configuration");
+    let payload = load(&path);
+    let flag = payload
+        .as_object()
+        .expect("object")
+        .iter()
+        .find(|(k, v)| v.is_boolean() && !k.starts_with('@'))
+        .map(|(k, _)| k.clone())
+        .expect("a boolean setting");
+    (payload, flag)
+}
+
+async fn scenario() -> (Scenario, Value, String) {
+    let app = TestApp::spawn().await;
+    let s = Scenario::new(app, json!({"captureMode": "OPPORTUNISTIC"})).await;
+    let (payload, flag) = device_configuration();
+    let base: Vec<Policy> = vec![
+        (
+            "deviceConfigurations".into(),
+            "dc-1".into(),
+            payload.clone(),
+        ),
+        (
+            "deviceConfigurations".into(),
+            "dc-2".into(),
+            json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration", "displayName": "Legacy kiosk", "passwordRequired": true}),
+        ),
+    ];
+    s.sync(&s.source, &base, &[]).await;
+    s.versions(&s.source, &base).await;
+    let done = s.capture().await;
+    assert_eq!(done["outcome"], "SUCCEEDED", "{done}");
+
+    // The target differs in two settings of dc-1, and in dc-2.
+    let mut changed = payload.clone();
+    changed["description"] = json!("edited in the portal");
+    changed[&flag] = json!(!payload[&flag].as_bool().unwrap_or_default());
+    let target: Vec<Policy> = vec![
+        ("deviceConfigurations".into(), "dc-1".into(), changed),
+        (
+            "deviceConfigurations".into(),
+            "dc-2".into(),
+            json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration", "displayName": "Legacy kiosk", "passwordRequired": false}),
+        ),
+    ];
+    s.sync(&s.target, &target, &[]).await;
+    s.versions(&s.target, &target).await;
+    (s, payload, flag)
+}
+
+async fn findings_by_name(s: &Scenario) -> Vec<Value> {
+    let data = s
+        .app
+        .gql_ok(&s.token, CHANGES, json!({"t": s.target}))
+        .await;
+    data["findings"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
+}
+
+fn open_named<'a>(findings: &'a [Value], name: &str) -> Option<&'a Value> {
+    findings
+        .iter()
+        .find(|f| f["subject"]["displayName"] == name && f["status"] == "OPEN")
+}
+
+#[tokio::test]
+async fn a_path_exclusion_hides_one_of_two_changed_settings_then_the_finding() {
+    let (s, payload, flag) = scenario().await;
+    let name = payload["displayName"].as_str().expect("name").to_owned();
+    let first = s.compare().await;
+    assert_eq!(first["outcome"], "SUCCEEDED", "{first}");
+    let findings = findings_by_name(&s).await;
+    let changes = &open_named(&findings, &name).expect("a finding")["settingChanges"];
+    let paths: Vec<&str> = changes["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter_map(|c| c["path"].as_str())
+        .collect();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert!(paths.contains(&"description") && paths.contains(&flag.as_str()));
+
+    let exclusion = s
+        .app
+        .gql_ok(
+            &s.token,
+            CREATE,
+            json!({"i": {"baselineProfileId": s.profile, "policyType": "deviceConfigurations", "settingPathPattern": "descr*", "reason": "descriptions are free text"}}),
+        )
+        .await["createExclusion"]
+        .clone();
+    assert_eq!(exclusion["settingPathPattern"], "descr*");
+    assert_eq!(exclusion["active"], true);
+    assert_eq!(exclusion["createdBy"]["email"], "drift@example.com");
+
+    let second = s.compare().await;
+    assert_eq!(second["outcome"], "SUCCEEDED");
+    let findings = findings_by_name(&s).await;
+    let changes = &open_named(&findings, &name).expect("still a finding")["settingChanges"];
+    assert_eq!(changes["excluded"], 1, "{changes}");
+    assert_eq!(
+        changes["changes"],
+        json!([{"path": flag, "change": "MODIFIED"}]),
+        "only the setting that is not excluded"
+    );
+
+    // A second rule hides the other change: nothing remains, and the
+    // finding is resolved as excluded.
+    s.app
+        .gql_ok(
+            &s.token,
+            CREATE,
+            json!({"i": {"baselineProfileId": s.profile, "tenantId": s.target, "subjectPattern": name, "settingPathPattern": flag, "reason": "set by the kiosk vendor"}}),
+        )
+        .await;
+    let third = s.compare().await;
+    let report = &third["baselineCompare"];
+    assert_eq!(third["outcome"], "SUCCEEDED");
+    let findings = findings_by_name(&s).await;
+    assert!(open_named(&findings, &name).is_none(), "{findings:?}");
+    let run = excluded_count(&s, third["id"].as_str().expect("id")).await;
+    assert_eq!(run, (1, 1), "{report}");
+    let resolved = resolved_reasons(&s).await;
+    assert!(resolved.iter().any(|r| r == "excluded"), "{resolved:?}");
+}
+
+/// (excluded, findings resolved as excluded) from a compare's context.
+async fn excluded_count(s: &Scenario, run_id: &str) -> (i64, i64) {
+    let id = drift_engine::graphql::ids::decode_as(
+        &async_graphql::ID(run_id.to_owned()),
+        drift_engine::graphql::ids::NodeKind::OperationRun,
+    )
+    .expect("id");
+    let run = <entity::operation_run::Entity as sea_orm::EntityTrait>::find_by_id(id)
+        .one(&s.app.db)
+        .await
+        .expect("read")
+        .expect("run");
+    let c = &run.context["baseline_compare"];
+    (
+        c["excluded"].as_i64().unwrap_or(-1),
+        c["findings_resolved_excluded"].as_i64().unwrap_or(-1),
+    )
+}
+
+async fn resolved_reasons(s: &Scenario) -> Vec<String> {
+    <entity::finding::Entity as sea_orm::EntityTrait>::find()
+        .all(&s.app.db)
+        .await
+        .expect("findings")
+        .into_iter()
+        .filter_map(|f| f.resolved_reason)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_subject_exclusion_hides_the_subject_and_negation_takes_it_back() {
+    let (s, payload, _) = scenario().await;
+    let name = payload["displayName"].as_str().expect("name").to_owned();
+    s.app
+        .gql_ok(
+            &s.token,
+            CREATE,
+            json!({"i": {"baselineProfileId": s.profile, "subjectPattern": "Legacy *", "reason": "retired next quarter"}}),
+        )
+        .await;
+    let run = s.compare().await;
+    let findings = findings_by_name(&s).await;
+    assert!(
+        open_named(&findings, "Legacy kiosk").is_none(),
+        "{findings:?}"
+    );
+    assert!(open_named(&findings, &name).is_some());
+    assert_eq!(
+        excluded_count(&s, run["id"].as_str().expect("id")).await.0,
+        1
+    );
+
+    // A later `!` rule takes it back for this tenant.
+    s.app
+        .gql_ok(
+            &s.token,
+            CREATE,
+            json!({"i": {"baselineProfileId": s.profile, "tenantId": s.target, "subjectPattern": "!Legacy kiosk", "reason": "this one stays monitored"}}),
+        )
+        .await;
+    s.compare().await;
+    let findings = findings_by_name(&s).await;
+    assert!(
+        open_named(&findings, "Legacy kiosk").is_some(),
+        "{findings:?}"
+    );
+
+    // Deleting exclusions: listed on the profile first, then gone.
+    let data = s
+        .app
+        .gql_ok(
+            &s.token,
+            "query($p: ID!) { node(id: $p) { ... on BaselineProfile { exclusions(first: 10) { totalCount edges { node { id subjectPattern } } } } } }",
+            json!({"p": s.profile}),
+        )
+        .await;
+    let edges = data["node"]["exclusions"]["edges"]
+        .as_array()
+        .expect("edges")
+        .clone();
+    assert_eq!(data["node"]["exclusions"]["totalCount"], 2);
+    assert_eq!(edges[0]["node"]["subjectPattern"], "Legacy *");
+    for edge in &edges {
+        let answer = s
+            .app
+            .gql_ok(
+                &s.token,
+                "mutation($id: ID!) { deleteExclusion(input: {id: $id}) { deletedExclusionId } }",
+                json!({"id": edge["node"]["id"]}),
+            )
+            .await;
+        assert_eq!(
+            answer["deleteExclusion"]["deletedExclusionId"],
+            edge["node"]["id"]
+        );
+    }
+    let audit: Vec<String> = <entity::audit_log::Entity as sea_orm::EntityTrait>::find()
+        .all(&s.app.db)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|a| a.action.starts_with("exclusion."))
+        .map(|a| format!("{} {}", a.action, a.metadata))
+        .collect();
+    assert_eq!(audit.len(), 4, "{audit:?}");
+    assert!(audit[0].contains("retired next quarter"), "{audit:?}");
+}
+
+#[tokio::test]
+async fn bad_exclusions_are_refused_with_the_position_and_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    let s = Scenario::new(app, json!({})).await;
+    for (input, expect) in [
+        (
+            json!({"settingPathPattern": "settings.ab**", "reason": "r"}),
+            "settingPathPattern at character 12",
+        ),
+        (
+            json!({"subjectPattern": "!", "reason": "r"}),
+            "subjectPattern at character 2",
+        ),
+        (
+            json!({"subjectPattern": "a***", "reason": "r"}),
+            "at character 4",
+        ),
+        (
+            json!({"subjectPattern": "x", "reason": "  "}),
+            "reason is required",
+        ),
+        (json!({"reason": "everything"}), "would exclude everything"),
+        (
+            json!({"policyType": "deviceConfigurations", "reason": "r", "expiresAt": "2001-01-01T00:00:00Z"}),
+            "in the past",
+        ),
+    ] {
+        let mut i = input.clone();
+        i["baselineProfileId"] = json!(s.profile);
+        let answer = s.app.gql(Some(&s.token), CREATE, json!({"i": i})).await;
+        assert_eq!(
+            error_code(&answer),
+            Some("BAD_USER_INPUT"),
+            "{input}: {answer}"
+        );
+        let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(expect), "{input}: {message}");
+    }
+    assert!(
+        <entity::exclusion::Entity as sea_orm::EntityTrait>::find()
+            .all(&s.app.db)
+            .await
+            .expect("rows")
+            .is_empty()
+    );
+}
