@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use entity::audit_log;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 use serde_json::Value;
 
 use crate::error::Result;
@@ -30,6 +30,8 @@ pub enum Action {
     PolicyCaptureStart,
     ExclusionCreate,
     ExclusionDelete,
+    FindingAccept,
+    FindingUnaccept,
 }
 
 impl Action {
@@ -55,6 +57,8 @@ impl Action {
             Action::PolicyCaptureStart => "tenant.policy_capture.start",
             Action::ExclusionCreate => "exclusion.create",
             Action::ExclusionDelete => "exclusion.delete",
+            Action::FindingAccept => "finding.accept",
+            Action::FindingUnaccept => "finding.unaccept",
         }
     }
 }
@@ -69,6 +73,26 @@ pub struct Entry {
 }
 
 pub async fn record<C: ConnectionTrait>(db: &C, entry: Entry) -> Result<()> {
+    row(entry).insert(db).await?;
+    Ok(())
+}
+
+/// Many entries (what a compare did to many findings), in statements of up
+/// to 500 rows.
+pub async fn record_many<C: ConnectionTrait>(db: &C, entries: Vec<Entry>) -> Result<()> {
+    let mut rows = entries.into_iter().map(row);
+    loop {
+        let chunk: Vec<_> = rows.by_ref().take(500).collect();
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        audit_log::Entity::insert_many(chunk)
+            .exec_without_returning(db)
+            .await?;
+    }
+}
+
+fn row(entry: Entry) -> audit_log::ActiveModel {
     audit_log::ActiveModel {
         workspace_id: Set(entry.workspace_id),
         tenant_id: Set(entry.tenant_id),
@@ -80,7 +104,4 @@ pub async fn record<C: ConnectionTrait>(db: &C, entry: Entry) -> Result<()> {
         created_at: Set(Utc::now()),
         ..Default::default()
     }
-    .insert(db)
-    .await?;
-    Ok(())
 }

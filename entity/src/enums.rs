@@ -78,6 +78,7 @@ string_enum!(ChangeType {
 string_enum!(FindingStatus {
     Open,
     Acknowledged,
+    Accepted,
     Resolved
 });
 string_enum!(Severity {

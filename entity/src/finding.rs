@@ -34,6 +34,14 @@ pub struct Model {
     pub acknowledged_by_user_id: Option<i64>,
     pub resolved_at: Option<DateTimeUtc>,
     pub resolved_reason: Option<String>,
+    pub accepted_at: Option<DateTimeUtc>,
+    pub accepted_by_user_id: Option<i64>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub accepted_reason: Option<String>,
+    /// After this the acceptance lapses and the finding reopens.
+    pub accepted_until: Option<DateTimeUtc>,
+    /// The current hash the drift was accepted at; another reopens it.
+    pub accepted_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ mod m20261202_000001_engine_state;
 mod m20261202_000002_tenant_connections;
 mod m20261202_000003_collector_pages;
 mod m20261202_000004_exclusions;
+mod m20261202_000005_acceptance;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_tenant_connections::Migration),
             Box::new(m20261202_000003_collector_pages::Migration),
             Box::new(m20261202_000004_exclusions::Migration),
+            Box::new(m20261202_000005_acceptance::Migration),
         ]
     }
 }

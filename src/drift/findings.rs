@@ -6,7 +6,8 @@ use entity::enums::{ChangeType, Fidelity, FindingStatus, FindingType, Severity};
 use entity::finding;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter, QuerySelect, Set,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter,
+    QuerySelect, Set,
 };
 use serde_json::Value;
 
@@ -115,6 +116,20 @@ pub async fn upsert_seen<C: ConnectionTrait>(
         .iter()
         .filter_map(|r| r.fingerprint.try_as_ref().cloned())
         .collect();
+    // Accepted drift that changed, or whose acceptance expired, reopens
+    // before the upsert sees it again.
+    let current: std::collections::HashMap<String, Option<String>> = rows
+        .iter()
+        .filter_map(|r| {
+            let fingerprint = r.fingerprint.try_as_ref()?.clone();
+            let evidence = r.evidence_jsonb.try_as_ref()?;
+            Some((
+                fingerprint,
+                crate::governance::acceptance::current_hash(evidence),
+            ))
+        })
+        .collect();
+    crate::governance::acceptance::reopen_seen(db, tenant_id, &current, run_id, now).await?;
     let existing: u64 = finding::Entity::find()
         .select_only()
         .column_as(finding::Column::Id.count(), "n")
@@ -205,6 +220,44 @@ pub async fn resolve_unseen<C: ConnectionTrait>(
     if covered_types.is_empty() {
         return Ok(0);
     }
+    let unseen = || {
+        Condition::all()
+            .add(finding::Column::TenantId.eq(tenant_id))
+            .add(finding::Column::ScopeKey.eq(scope_key(baseline_profile_id)))
+            .add(finding::Column::PolicyType.is_in(covered_types.to_vec()))
+            .add(finding::Column::Status.ne(FindingStatus::Resolved))
+            .add(
+                finding::Column::LastSeenOperationRunId
+                    .ne(run_id)
+                    .or(finding::Column::LastSeenOperationRunId.is_null()),
+            )
+    };
+    // Accepted drift that is gone: kept in the finding's history.
+    let accepted: Vec<i64> = finding::Entity::find()
+        .select_only()
+        .column(finding::Column::Id)
+        .filter(unseen())
+        .filter(finding::Column::Status.eq(FindingStatus::Accepted))
+        .into_tuple()
+        .all(db)
+        .await?;
+    crate::governance::history::record(
+        db,
+        accepted
+            .into_iter()
+            .map(|id| crate::governance::history::Event {
+                tenant_id,
+                finding_id: id,
+                from: FindingStatus::Accepted,
+                to: FindingStatus::Resolved,
+                reason: Some("drift_gone".into()),
+                actor_user_id: None,
+                operation_run_id: Some(run_id),
+                at: now,
+            })
+            .collect(),
+    )
+    .await?;
     let result = finding::Entity::update_many()
         .col_expr(
             finding::Column::Status,
@@ -215,15 +268,7 @@ pub async fn resolve_unseen<C: ConnectionTrait>(
             finding::Column::ResolvedReason,
             Expr::value(format!("not detected by baseline compare run {run_id}")),
         )
-        .filter(finding::Column::TenantId.eq(tenant_id))
-        .filter(finding::Column::ScopeKey.eq(scope_key(baseline_profile_id)))
-        .filter(finding::Column::PolicyType.is_in(covered_types.to_vec()))
-        .filter(finding::Column::Status.ne(FindingStatus::Resolved))
-        .filter(
-            finding::Column::LastSeenOperationRunId
-                .ne(run_id)
-                .or(finding::Column::LastSeenOperationRunId.is_null()),
-        )
+        .filter(unseen())
         .exec(db)
         .await?;
     Ok(result.rows_affected)
@@ -233,8 +278,17 @@ pub async fn resolve_unseen<C: ConnectionTrait>(
 #[derive(Clone, Debug)]
 pub enum Triage {
     Acknowledge,
-    Resolve { reason: String },
+    Resolve {
+        reason: String,
+    },
     Reopen,
+    /// Accepted drift: stays compared, reopens when it changes or expires.
+    Accept {
+        reason: String,
+        until: Option<DateTime<Utc>>,
+    },
+    /// Back to open, by hand.
+    Unaccept,
 }
 
 /// Applies a triage decision and audits it. Repeating a decision is a no-op;
@@ -253,14 +307,58 @@ pub async fn triage(
     let now = Utc::now();
     let from = current.status;
     let mut active: finding::ActiveModel = current.clone().into();
+    let clear_acceptance = |active: &mut finding::ActiveModel| {
+        active.accepted_at = Set(None);
+        active.accepted_by_user_id = Set(None);
+        active.accepted_reason = Set(None);
+        active.accepted_until = Set(None);
+        active.accepted_hash = Set(None);
+    };
     let (action, reason) = match (&decision, from) {
         (Triage::Acknowledge, FindingStatus::Acknowledged)
         | (Triage::Resolve { .. }, FindingStatus::Resolved)
-        | (Triage::Reopen, FindingStatus::Open) => return Ok(current),
+        | (Triage::Reopen, FindingStatus::Open)
+        | (Triage::Unaccept, FindingStatus::Open) => return Ok(current),
         (Triage::Acknowledge, FindingStatus::Resolved) => {
             return Err(Error::Conflict(
                 "the finding is resolved; reopen it before acknowledging it".into(),
             ));
+        }
+        (Triage::Acknowledge, FindingStatus::Accepted) => {
+            return Err(Error::Conflict(
+                "the finding is accepted; unaccept it before acknowledging it".into(),
+            ));
+        }
+        (Triage::Accept { .. }, FindingStatus::Resolved) => {
+            return Err(Error::Conflict(
+                "the finding is resolved: there is no drift to accept".into(),
+            ));
+        }
+        (Triage::Unaccept, status) if status != FindingStatus::Accepted => {
+            return Err(Error::Conflict("the finding is not accepted".into()));
+        }
+        (Triage::Accept { reason, until }, _) => {
+            let reason = reason.trim();
+            if reason.is_empty() || reason.chars().count() > 400 {
+                return Err(Error::bad_input("reason must be 1 to 400 characters"));
+            }
+            if until.is_some_and(|u| u <= now) {
+                return Err(Error::bad_input("expiresAt is in the past"));
+            }
+            active.status = Set(FindingStatus::Accepted);
+            active.accepted_at = Set(Some(now));
+            active.accepted_by_user_id = Set(Some(actor_user_id));
+            active.accepted_reason = Set(Some(reason.to_owned()));
+            active.accepted_until = Set(*until);
+            active.accepted_hash = Set(crate::governance::acceptance::current_hash(
+                &current.evidence_jsonb,
+            ));
+            (Action::FindingAccept, Some(reason.to_owned()))
+        }
+        (Triage::Unaccept, _) => {
+            active.status = Set(FindingStatus::Open);
+            clear_acceptance(&mut active);
+            (Action::FindingUnaccept, None)
         }
         (Triage::Acknowledge, _) => {
             active.status = Set(FindingStatus::Acknowledged);
@@ -276,6 +374,7 @@ pub async fn triage(
             active.status = Set(FindingStatus::Resolved);
             active.resolved_at = Set(Some(now));
             active.resolved_reason = Set(Some(reason.to_owned()));
+            clear_acceptance(&mut active);
             (Action::FindingResolve, Some(reason.to_owned()))
         }
         (Triage::Reopen, _) => {
@@ -284,11 +383,26 @@ pub async fn triage(
             active.resolved_reason = Set(None);
             active.acknowledged_at = Set(None);
             active.acknowledged_by_user_id = Set(None);
+            clear_acceptance(&mut active);
             (Action::FindingReopen, None)
         }
     };
     let txn = db.begin().await?;
     let updated = active.update(&txn).await?;
+    crate::governance::history::record(
+        &txn,
+        vec![crate::governance::history::Event {
+            tenant_id: updated.tenant_id,
+            finding_id: updated.id,
+            from,
+            to: updated.status,
+            reason: reason.clone(),
+            actor_user_id: Some(actor_user_id),
+            operation_run_id: None,
+            at: now,
+        }],
+    )
+    .await?;
     audit::record(
         &txn,
         audit::Entry {

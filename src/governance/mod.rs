@@ -1,6 +1,8 @@
 //! Governance of drift: what operators decide about findings. Exclusions
-//! (what compares ignore) so far; acceptance, alignment and summaries
-//! follow.
+//! (what compares ignore), accepted drift that stays compared, and the
+//! status history of findings.
 
+pub mod acceptance;
 pub mod exclusions;
+pub mod history;
 pub mod patterns;

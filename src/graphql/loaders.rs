@@ -49,6 +49,39 @@ by_id!(BaselineProfileId, baseline_profile);
 by_id!(BaselineSnapshotId, baseline_snapshot);
 by_id!(OperationRunId, operation_run);
 
+/// A finding's status history, oldest first: `WHERE finding_id IN (keys)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HistoryOfFinding(pub i64);
+
+impl Loader<HistoryOfFinding> for ByIdLoader {
+    type Value = Arc<Vec<entity::finding_event::Model>>;
+    type Error = DbErr;
+
+    async fn load(
+        &self,
+        keys: &[HistoryOfFinding],
+    ) -> Result<HashMap<HistoryOfFinding, Self::Value>, Self::Error> {
+        use sea_orm::QueryOrder;
+        let rows = entity::finding_event::Entity::find()
+            .filter(entity::finding_event::Column::FindingId.is_in(keys.iter().map(|k| k.0)))
+            .order_by_asc(entity::finding_event::Column::Id)
+            .all(&self.db)
+            .await?;
+        let mut by_finding: HashMap<HistoryOfFinding, Vec<entity::finding_event::Model>> =
+            HashMap::new();
+        for row in rows {
+            by_finding
+                .entry(HistoryOfFinding(row.finding_id))
+                .or_default()
+                .push(row);
+        }
+        Ok(by_finding
+            .into_iter()
+            .map(|(k, v)| (k, Arc::new(v)))
+            .collect())
+    }
+}
+
 /// A tenant's Graph connection, by tenant id: `WHERE tenant_id IN (keys)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConnectionOfTenant(pub i64);

@@ -28,6 +28,8 @@ pub struct WorkerSettings {
     pub listing: crate::evidence::ingest::ListingGuard,
     /// Reads tenants from Graph; `None` where nothing collects.
     pub collector: Option<Arc<crate::collector::graph::Collector>>,
+    /// How often a worker reopens accepted findings whose acceptance expired.
+    pub sweep_interval: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -40,6 +42,7 @@ impl Default for WorkerSettings {
             hold: Hold::default(),
             listing: crate::evidence::ingest::ListingGuard::default(),
             collector: None,
+            sweep_interval: Duration::from_secs(60),
         }
     }
 }
@@ -358,9 +361,18 @@ async fn worker_loop(
     worker_id: String,
 ) {
     tracing::debug!(worker = %worker_id, "worker started");
+    let mut last_sweep: Option<Instant> = None;
     loop {
         if *shutdown.borrow() {
             break;
+        }
+        if last_sweep.is_none_or(|at| at.elapsed() >= settings.sweep_interval) {
+            last_sweep = Some(Instant::now());
+            match crate::governance::acceptance::sweep_expired(&db, chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(reopened = n, "reopened findings whose acceptance expired"),
+                Err(err) => tracing::warn!(error = %err, "could not sweep expired acceptances"),
+            }
         }
         if let Err(err) =
             queue::fail_abandoned(&db, settings.heartbeat_timeout, settings.max_attempts).await

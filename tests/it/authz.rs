@@ -589,6 +589,18 @@ async fn authorization_matrix_covers_every_root_field() {
             &member_refusals(&[(Actor::Restricted, NOT_FOUND), (Actor::Reader, FORBIDDEN)]),
         ),
         case(
+            "acceptFinding",
+            "mutation($id: ID!) { acceptFinding(input: {findingId: $id, reason: \"matrix\"}) { status } }",
+            json!({"id": finding}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND), (Actor::Reader, FORBIDDEN)]),
+        ),
+        case(
+            "unacceptFinding",
+            "mutation($id: ID!) { unacceptFinding(input: {findingId: $id}) { status } }",
+            json!({"id": finding}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND), (Actor::Reader, FORBIDDEN)]),
+        ),
+        case(
             "startBaselineCompare",
             "mutation($p: ID!, $t: ID!) { startBaselineCompare(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
             json!({"p": profile, "t": tenant_a}),

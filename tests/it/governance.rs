@@ -303,3 +303,184 @@ async fn bad_exclusions_are_refused_with_the_position_and_nothing_is_stored() {
             .is_empty()
     );
 }
+
+const ACCEPT: &str = "mutation($i: AcceptFindingInput!) { acceptFinding(input: $i) { id status acceptedReason acceptedUntil } }";
+const ONE: &str = "query($id: ID!) { finding(id: $id) { status timesSeen acceptedReason
+    history { from to reason actorUserId operationRunId } } }";
+
+async fn finding_of(s: &Scenario, id: &str) -> Value {
+    s.app.gql_ok(&s.token, ONE, json!({"id": id})).await["finding"].clone()
+}
+
+#[tokio::test]
+async fn accepted_drift_stays_accepted_until_it_changes_or_expires() {
+    let app = TestApp::spawn_with(|c| {
+        c.workers.sweep_interval = std::time::Duration::from_millis(100);
+    })
+    .await;
+    let s = Scenario::new(app, json!({"captureMode": "OPPORTUNISTIC"})).await;
+    let policy = |required: bool| -> Vec<Policy> {
+        vec![(
+            "deviceConfigurations".into(),
+            "dc-1".into(),
+            json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration", "displayName": "Kiosk", "passwordRequired": required, "passwordMinimumLength": 8}),
+        )]
+    };
+    s.sync(&s.source, &policy(true), &[]).await;
+    s.versions(&s.source, &policy(true)).await;
+    s.capture().await;
+    s.sync(&s.target, &policy(false), &[]).await;
+    s.versions(&s.target, &policy(false)).await;
+    s.compare().await;
+    let findings = findings_by_name(&s).await;
+    let id = open_named(&findings, "Kiosk").expect("a finding")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let accepted = s
+        .app
+        .gql_ok(
+            &s.token,
+            ACCEPT,
+            json!({"i": {"findingId": id, "reason": "kiosks sign in with a badge"}}),
+        )
+        .await["acceptFinding"]
+        .clone();
+    assert_eq!(accepted["status"], "ACCEPTED");
+    assert_eq!(accepted["acceptedUntil"], Value::Null);
+
+    // Seen again, unchanged: still accepted, and counted.
+    s.compare().await;
+    let f = finding_of(&s, &id).await;
+    assert_eq!(f["status"], "ACCEPTED", "{f}");
+    assert_eq!(f["timesSeen"], 2);
+
+    // The drift changes: reopened, by the compare.
+    let mut changed = policy(false);
+    changed[0].2["passwordMinimumLength"] = json!(4);
+    s.versions(&s.target, &changed).await;
+    let run = s.compare().await;
+    let f = finding_of(&s, &id).await;
+    assert_eq!(f["status"], "OPEN", "{f}");
+    let last = f["history"]
+        .as_array()
+        .expect("history")
+        .last()
+        .expect("an event")
+        .clone();
+    assert_eq!(last["from"], "accepted");
+    assert_eq!(last["to"], "open");
+    assert_eq!(last["reason"], "drift_changed");
+    assert_eq!(last["operationRunId"], run["id"]);
+    assert_eq!(last["actorUserId"], Value::Null);
+
+    // Accepted until a moment from now: the next compare after it reopens.
+    let until = (chrono::Utc::now() + chrono::Duration::milliseconds(600)).to_rfc3339();
+    s.app
+        .gql_ok(
+            &s.token,
+            ACCEPT,
+            json!({"i": {"findingId": id, "reason": "until the fix ships", "expiresAt": until}}),
+        )
+        .await;
+    assert_eq!(finding_of(&s, &id).await["status"], "ACCEPTED");
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    // The sweep (every 100 ms here) or the compare reopens it, with the
+    // same reason either way.
+    s.compare().await;
+    let f = finding_of(&s, &id).await;
+    assert_eq!(f["status"], "OPEN", "{f}");
+    let reasons: Vec<&str> = f["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "kiosks sign in with a badge",
+            "drift_changed",
+            "until the fix ships",
+            "acceptance_expired"
+        ],
+        "{f}"
+    );
+
+    // Without a compare: the sweep alone reopens an expired acceptance.
+    let until = (chrono::Utc::now() + chrono::Duration::milliseconds(300)).to_rfc3339();
+    s.app
+        .gql_ok(
+            &s.token,
+            ACCEPT,
+            json!({"i": {"findingId": id, "reason": "short", "expiresAt": until}}),
+        )
+        .await;
+    let mut status = String::new();
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        status = finding_of(&s, &id).await["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if status == "OPEN" {
+            break;
+        }
+    }
+    assert_eq!(status, "OPEN");
+
+    // Unaccept by hand, and the refusals.
+    s.app
+        .gql_ok(
+            &s.token,
+            ACCEPT,
+            json!({"i": {"findingId": id, "reason": "again"}}),
+        )
+        .await;
+    let back = s
+        .app
+        .gql_ok(
+            &s.token,
+            "mutation($id: ID!) { unacceptFinding(input: {findingId: $id}) { status } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(back["unacceptFinding"]["status"], "OPEN");
+    let again = s
+        .app
+        .gql(
+            Some(&s.token),
+            "mutation($id: ID!) { unacceptFinding(input: {findingId: $id}) { status } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(again["data"]["unacceptFinding"]["status"], "OPEN", "repeating is a no-op: {again}");
+    let past = s
+        .app
+        .gql(
+            Some(&s.token),
+            ACCEPT,
+            json!({"i": {"findingId": id, "reason": "x", "expiresAt": "2001-01-01T00:00:00Z"}}),
+        )
+        .await;
+    assert_eq!(error_code(&past), Some("BAD_USER_INPUT"), "{past}");
+    let audit: Vec<String> = <entity::audit_log::Entity as sea_orm::EntityTrait>::find()
+        .all(&s.app.db)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|a| a.action.starts_with("finding."))
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(
+        audit.iter().filter(|a| *a == "finding.accept").count(),
+        4,
+        "{audit:?}"
+    );
+    assert_eq!(
+        audit.iter().filter(|a| *a == "finding.reopen").count(),
+        3,
+        "{audit:?}"
+    );
+}

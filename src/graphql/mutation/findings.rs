@@ -21,6 +21,20 @@ pub struct ResolveFindingInput {
     pub reason: String,
 }
 
+#[derive(InputObject)]
+pub struct AcceptFindingInput {
+    pub finding_id: ID,
+    /// Why the deviation is accepted, e.g. "vendor requirement, OPS-123".
+    pub reason: String,
+    /// When the acceptance lapses and the finding reopens; never if null.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(InputObject)]
+pub struct UnacceptFindingInput {
+    pub finding_id: ID,
+}
+
 #[derive(Default)]
 pub struct FindingMutation;
 
@@ -72,5 +86,37 @@ impl FindingMutation {
     /// Needs `tenant_findings.manage`.
     async fn reopen_finding(&self, ctx: &Context<'_>, input: FindingInput) -> Result<Finding> {
         decide(ctx, &input.id, Triage::Reopen).await
+    }
+
+    /// Accepts the drift (status ACCEPTED) with a reason, until `expiresAt`
+    /// or for good. It stays compared: seen again with the same current
+    /// hash it stays ACCEPTED and counts `timesSeen`; with another it
+    /// reopens (`drift_changed`); after `expiresAt` the next compare or
+    /// the periodic sweep reopens it (`acceptance_expired`). Audited and
+    /// kept in `history`. Needs `tenant_findings.manage`.
+    async fn accept_finding(
+        &self,
+        ctx: &Context<'_>,
+        input: AcceptFindingInput,
+    ) -> Result<Finding> {
+        decide(
+            ctx,
+            &input.finding_id,
+            Triage::Accept {
+                reason: input.reason,
+                until: input.expires_at,
+            },
+        )
+        .await
+    }
+
+    /// Takes an acceptance back: the finding is OPEN again. Needs
+    /// `tenant_findings.manage`.
+    async fn unaccept_finding(
+        &self,
+        ctx: &Context<'_>,
+        input: UnacceptFindingInput,
+    ) -> Result<Finding> {
+        decide(ctx, &input.finding_id, Triage::Unaccept).await
     }
 }

@@ -35,6 +35,9 @@ pub enum ChangeType {
 pub enum FindingStatus {
     Open,
     Acknowledged,
+    /// Accepted drift: still compared; reopened when the drift changes or
+    /// the acceptance expires.
+    Accepted,
     Resolved,
 }
 
@@ -75,6 +78,22 @@ pub struct SettingChanges {
     /// Changes left out because an exclusion's setting-path pattern
     /// matched them when the finding was compared.
     pub excluded: i64,
+}
+
+/// One status change of a finding.
+#[derive(SimpleObject)]
+pub struct FindingEvent {
+    /// `open`, `acknowledged`, `accepted` or `resolved`.
+    pub from: String,
+    pub to: String,
+    /// `drift_changed`, `acceptance_expired`, `drift_gone`, or the
+    /// person's reason.
+    pub reason: Option<String>,
+    /// The user who made it; null when a compare or the sweep did.
+    pub actor_user_id: Option<ID>,
+    /// The compare that made it, if one did.
+    pub operation_run_id: Option<ID>,
+    pub at: DateTime<Utc>,
 }
 
 /// The policy a finding is about.
@@ -282,6 +301,45 @@ impl Finding {
 
     async fn acknowledged_at(&self) -> Option<DateTime<Utc>> {
         self.0.acknowledged_at
+    }
+
+    /// For ACCEPTED findings: when, why and until when.
+    async fn accepted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.accepted_at
+    }
+
+    async fn accepted_reason(&self) -> Option<&str> {
+        self.0.accepted_reason.as_deref()
+    }
+
+    async fn accepted_until(&self) -> Option<DateTime<Utc>> {
+        self.0.accepted_until
+    }
+
+    /// Status changes, oldest first: every triage decision, and what
+    /// compares and the expiry sweep did to the finding once accepted.
+    async fn history(&self, ctx: &Context<'_>) -> Result<Vec<FindingEvent>> {
+        let events = ctx
+            .data_unchecked::<Loaders>()
+            .load_one(crate::graphql::loaders::HistoryOfFinding(self.0.id))
+            .await
+            .map_err(Error::from)?;
+        Ok(events
+            .map(|e| {
+                e.iter()
+                    .map(|e| FindingEvent {
+                        from: e.from_status.clone(),
+                        to: e.to_status.clone(),
+                        reason: e.reason.clone(),
+                        actor_user_id: e.actor_user_id.map(|id| ids::encode(NodeKind::User, id)),
+                        operation_run_id: e
+                            .operation_run_id
+                            .map(|id| ids::encode(NodeKind::OperationRun, id)),
+                        at: e.at,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     async fn tenant(&self, ctx: &Context<'_>) -> Result<Option<super::Tenant>> {

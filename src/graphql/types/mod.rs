@@ -24,6 +24,9 @@ pub use workspace::{Workspace, WorkspaceMember, workspace_tenants};
 use async_graphql::Interface;
 
 /// Anything with a global id that `node(id:)` can fetch.
+// One is built per `node` field and returned at once: its size costs
+// nothing, and boxing a variant would not fit async-graphql's derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Interface)]
 #[graphql(field(name = "id", ty = "async_graphql::ID", desc = "An opaque global id."))]
 pub enum Node {
