@@ -1,6 +1,7 @@
 //! sea-orm entities, one module per table. Data shapes and relations only:
 //! behaviour lives in the `drift-engine` crate.
 
+pub mod alignment_point;
 pub mod api_token;
 pub mod audit_log;
 pub mod baseline_profile;

@@ -13,6 +13,7 @@ mod m20261202_000002_tenant_connections;
 mod m20261202_000003_collector_pages;
 mod m20261202_000004_exclusions;
 mod m20261202_000005_acceptance;
+mod m20261202_000006_alignment_points;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000003_collector_pages::Migration),
             Box::new(m20261202_000004_exclusions::Migration),
             Box::new(m20261202_000005_acceptance::Migration),
+            Box::new(m20261202_000006_alignment_points::Migration),
         ]
     }
 }

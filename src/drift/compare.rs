@@ -23,7 +23,8 @@ use entity::{baseline_profile, baseline_snapshot, baseline_snapshot_item, tenant
 use futures_util::TryStreamExt as _;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -220,11 +221,15 @@ struct Tally {
     findings_new: u64,
     /// Findings an exclusion hid (whole subjects, or every change).
     excluded: u64,
+    equal_at_content: u64,
 }
 
 /// What one subject's comparison concluded.
 enum Verdict {
-    Unchanged,
+    /// Equal; `content` when both sides were compared at content fidelity.
+    Unchanged {
+        content: bool,
+    },
     Finding {
         finding_type: FindingType,
         baseline: Option<Evidence>,
@@ -238,7 +243,7 @@ enum Verdict {
 /// The table of DESIGN.md, with hashes compared only at equal fidelity.
 fn judge(baseline: Option<&Baseline>, present: bool, current: Option<&CurrentState>) -> Verdict {
     match (baseline, present) {
-        (None, false) => Verdict::Unchanged,
+        (None, false) => Verdict::Unchanged { content: false },
         (Some(b), false) => match b.evidence.clone() {
             Some(e) => Verdict::Finding {
                 finding_type: FindingType::MissingPolicy,
@@ -278,7 +283,9 @@ fn judge(baseline: Option<&Baseline>, present: bool, current: Option<&CurrentSta
                 }
             };
             if base.hash == cur.hash {
-                Verdict::Unchanged
+                Verdict::Unchanged {
+                    content: both_content,
+                }
             } else {
                 Verdict::Finding {
                     finding_type: FindingType::DifferentVersion,
@@ -574,7 +581,11 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
                 *b += 1;
             }
             match judge(baseline, present.is_some(), state) {
-                Verdict::Unchanged => {}
+                Verdict::Unchanged { content } => {
+                    if content {
+                        tally.equal_at_content += 1;
+                    }
+                }
                 Verdict::MissingBaseline => tally.missing_baseline += 1,
                 Verdict::MissingCurrent => tally.missing_current += 1,
                 Verdict::MissingBoth => tally.missing_both += 1,
@@ -673,6 +684,35 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
         findings::resolve_excluded(&txn, tenant.id, profile.id, &excluded_keys, now).await?;
     let resolved = resolved_excluded
         + findings::resolve_unseen(&txn, tenant.id, profile.id, &covered, run.id, now).await?;
+    let uncovered_types: Vec<String> = types
+        .iter()
+        .filter(|t| !covered.contains(t))
+        .cloned()
+        .collect();
+    let uncovered_subjects = if uncovered_types.is_empty() {
+        0
+    } else {
+        baseline_snapshot_item::Entity::find()
+            .filter(baseline_snapshot_item::Column::BaselineSnapshotId.eq(snapshot.id))
+            .filter(baseline_snapshot_item::Column::PolicyType.is_in(uncovered_types))
+            .count(&txn)
+            .await?
+    };
+    let point = crate::governance::alignment::record_point(
+        &txn,
+        crate::governance::alignment::CompareCounts {
+            tenant_id: tenant.id,
+            workspace_id: tenant.workspace_id,
+            baseline_profile_id: profile.id,
+            run_id: run.id,
+            subjects: tally.subjects,
+            excluded: tally.excluded,
+            equal_at_content: tally.equal_at_content,
+            uncovered: uncovered_subjects,
+            at: now,
+        },
+    )
+    .await?;
 
     let policy_types: serde_json::Map<String, Value> = types
         .iter()
@@ -763,6 +803,7 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
             },
             "excluded": tally.excluded,
             "findings_resolved_excluded": resolved_excluded,
+            "alignment_point_id": point.id,
             "policy_types": policy_types,
             "uncovered_policy_types": uncovered,
             "warnings": warnings,

@@ -3,6 +3,7 @@
 //! status history of findings.
 
 pub mod acceptance;
+pub mod alignment;
 pub mod exclusions;
 pub mod history;
 pub mod patterns;

@@ -49,6 +49,54 @@ by_id!(BaselineProfileId, baseline_profile);
 by_id!(BaselineSnapshotId, baseline_snapshot);
 by_id!(OperationRunId, operation_run);
 
+/// The latest alignment point of (tenant, profile) pairs: one query with
+/// `MAX(id)` per pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LatestAlignment {
+    pub tenant_id: i64,
+    pub baseline_profile_id: i64,
+}
+
+impl Loader<LatestAlignment> for ByIdLoader {
+    type Value = Arc<entity::alignment_point::Model>;
+    type Error = DbErr;
+
+    async fn load(
+        &self,
+        keys: &[LatestAlignment],
+    ) -> Result<HashMap<LatestAlignment, Self::Value>, Self::Error> {
+        use entity::alignment_point::{Column, Entity};
+        use sea_orm::QuerySelect;
+        let latest: Vec<i64> = Entity::find()
+            .select_only()
+            .column_as(Column::Id.max(), "id")
+            .filter(Column::TenantId.is_in(keys.iter().map(|k| k.tenant_id)))
+            .filter(Column::BaselineProfileId.is_in(keys.iter().map(|k| k.baseline_profile_id)))
+            .group_by(Column::TenantId)
+            .group_by(Column::BaselineProfileId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let rows = Entity::find()
+            .filter(Column::Id.is_in(latest))
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (
+                    LatestAlignment {
+                        tenant_id: r.tenant_id,
+                        baseline_profile_id: r.baseline_profile_id,
+                    },
+                    Arc::new(r),
+                )
+            })
+            .filter(|(k, _)| keys.contains(k))
+            .collect())
+    }
+}
+
 /// A finding's status history, oldest first: `WHERE finding_id IN (keys)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct HistoryOfFinding(pub i64);

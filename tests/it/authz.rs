@@ -100,6 +100,11 @@ const NOT_APPLICABLE: &[(&str, &str, &str)] = &[
         "every role holds tenant_findings.view",
     ),
     (
+        "alignmentHistory",
+        FORBIDDEN,
+        "every role holds tenant_findings.view",
+    ),
+    (
         "createWorkspace",
         NOT_FOUND,
         "creates a new workspace; nothing to look up",
@@ -482,6 +487,12 @@ async fn authorization_matrix_covers_every_root_field() {
             "findings",
             "query($t: ID!) { findings(tenantId: $t) { totalCount } }",
             json!({"t": tenant_a}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND)]),
+        ),
+        case(
+            "alignmentHistory",
+            "query($t: ID!, $p: ID!) { alignmentHistory(tenantId: $t, baselineProfileId: $p) { totalCount } }",
+            json!({"t": tenant_a, "p": profile}),
             &member_refusals(&[(Actor::Restricted, NOT_FOUND)]),
         ),
         case(

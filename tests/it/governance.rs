@@ -455,7 +455,10 @@ async fn accepted_drift_stays_accepted_until_it_changes_or_expires() {
             json!({"id": id}),
         )
         .await;
-    assert_eq!(again["data"]["unacceptFinding"]["status"], "OPEN", "repeating is a no-op: {again}");
+    assert_eq!(
+        again["data"]["unacceptFinding"]["status"], "OPEN",
+        "repeating is a no-op: {again}"
+    );
     let past = s
         .app
         .gql(
@@ -482,5 +485,110 @@ async fn accepted_drift_stays_accepted_until_it_changes_or_expires() {
         audit.iter().filter(|a| *a == "finding.reopen").count(),
         3,
         "{audit:?}"
+    );
+}
+
+#[tokio::test]
+async fn alignment_scores_match_counts_worked_out_by_hand() {
+    let app = TestApp::spawn().await;
+    let s = Scenario::new(app, json!({"captureMode": "OPPORTUNISTIC"})).await;
+    let p = |id: &str, name: &str, n: i64| -> Policy {
+        (
+            "deviceConfigurations".into(),
+            id.into(),
+            json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration", "displayName": name, "passwordMinimumLength": n}),
+        )
+    };
+    let compliance: Policy = (
+        "deviceCompliancePolicies".into(),
+        "cp-1".into(),
+        json!({"@odata.type": "#microsoft.graph.windows10CompliancePolicy", "displayName": "Compliance", "bitLockerEnabled": true}),
+    );
+    let baseline = vec![
+        p("p1", "Equal content", 8),
+        p("p2", "Equal meta", 8),
+        p("p3", "Open drift", 8),
+        p("p4", "Accepted drift", 8),
+        p("p5", "Excluded drift", 8),
+        compliance,
+    ];
+    s.sync(&s.source, &baseline, &[]).await;
+    s.versions(&s.source, &baseline).await;
+    s.capture().await;
+
+    // The target: p1 equal with content, p2 equal with meta only (no
+    // content pushed), p3-p5 changed; compliance policies failed to sync.
+    let current = vec![
+        p("p1", "Equal content", 8),
+        p("p2", "Equal meta", 8),
+        p("p3", "Open drift", 4),
+        p("p4", "Accepted drift", 4),
+        p("p5", "Excluded drift", 4),
+    ];
+    s.sync(&s.target, &current, &["deviceCompliancePolicies"])
+        .await;
+    let with_content: Vec<Policy> = current.iter().filter(|c| c.1 != "p2").cloned().collect();
+    s.versions(&s.target, &with_content).await;
+    s.compare().await;
+    let findings = findings_by_name(&s).await;
+    let accepted = open_named(&findings, "Accepted drift").expect("a finding")["id"].clone();
+    s.app
+        .gql_ok(
+            &s.token,
+            ACCEPT,
+            json!({"i": {"findingId": accepted, "reason": "pilot group"}}),
+        )
+        .await;
+    s.app
+        .gql_ok(
+            &s.token,
+            CREATE,
+            json!({"i": {"baselineProfileId": s.profile, "subjectPattern": "Excluded*", "reason": "being retired"}}),
+        )
+        .await;
+    let second = s.compare().await;
+
+    let data = s
+        .app
+        .gql_ok(
+            &s.token,
+            "query($t: ID!, $p: ID!) {
+               tenant(id: $t) { alignment(baselineProfileId: $p) {
+                 applicable compliant accepted excluded uncovered alignedPercent verifiedPercent contentVerifiedPercent compareRun { id } } }
+               alignmentHistory(tenantId: $t, baselineProfileId: $p) { totalCount edges { node { applicable compliant alignedPercent } } } }",
+            json!({"t": s.target, "p": s.profile}),
+        )
+        .await;
+    let a = &data["tenant"]["alignment"];
+    // 5 compared, 1 excluded: 4 applicable; p3 open, p4 accepted: p1 and
+    // p2 compliant, p1 at content.
+    assert_eq!(a["applicable"], 4, "{a}");
+    assert_eq!(a["compliant"], 2);
+    assert_eq!(a["accepted"], 1);
+    assert_eq!(a["excluded"], 1);
+    assert_eq!(a["uncovered"], 1);
+    assert_eq!(a["alignedPercent"], 75.0);
+    assert_eq!(a["verifiedPercent"], 50.0);
+    assert_eq!(a["contentVerifiedPercent"], 25.0);
+    assert_eq!(a["compareRun"]["id"], second["id"]);
+    // The first compare: 5 applicable, 3 open, none accepted.
+    let history = &data["alignmentHistory"];
+    assert_eq!(history["totalCount"], 2);
+    assert_eq!(
+        history["edges"][0]["node"],
+        json!({"applicable": 5, "compliant": 2, "alignedPercent": 40.0})
+    );
+
+    let fleet = s
+        .app
+        .gql_ok(
+            &s.token,
+            "query($t: ID!) { tenant(id: $t) { workspace { alignment { alignedPercent tenant { id } } } } }",
+            json!({"t": s.target}),
+        )
+        .await;
+    assert_eq!(
+        fleet["tenant"]["workspace"]["alignment"],
+        json!([{"alignedPercent": 75.0, "tenant": {"id": s.target}}])
     );
 }

@@ -62,6 +62,46 @@ impl BaselineQuery {
         Ok(Some(load_snapshot(ctx, id).await?))
     }
 
+    /// A tenant's alignment with a profile over time: one point per
+    /// completed compare, oldest first.
+    #[graphql(complexity = "connection::complexity(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn alignment_history(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: ID,
+        baseline_profile_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<IdConnection<crate::graphql::types::Alignment>> {
+        let tenant_id = ids::decode_as(&tenant_id, NodeKind::Tenant)?;
+        let profile_id = ids::decode_as(&baseline_profile_id, NodeKind::BaselineProfile)?;
+        let viewer = ctx.viewer()?;
+        auth::authorized_tenant(
+            ctx.db(),
+            viewer,
+            tenant_id,
+            Some(Capability::TenantFindingsView),
+        )
+        .await?;
+        let select = entity::alignment_point::Entity::find()
+            .filter(entity::alignment_point::Column::TenantId.eq(tenant_id))
+            .filter(entity::alignment_point::Column::BaselineProfileId.eq(profile_id));
+        Ok(connection::paginate(
+            ctx.db(),
+            select,
+            connection::ById::<entity::alignment_point::Entity> {
+                column: entity::alignment_point::Column::Id,
+                id: |p| p.id,
+            },
+            crate::graphql::types::Alignment,
+            PageArgs::new(first, after, last, before),
+        )
+        .await?)
+    }
+
     /// The drift findings of one tenant, newest `lastSeenAt` first (then id), filtered.
     #[graphql(complexity = "connection::complexity(first, last, child_complexity)")]
     #[allow(clippy::too_many_arguments)]

@@ -1,6 +1,7 @@
 //! GraphQL output types. Each wraps an entity model; entities never derive
 //! GraphQL traits themselves.
 
+mod alignment;
 mod baseline;
 mod enums;
 mod evidence;
@@ -11,6 +12,7 @@ mod tenant;
 mod user;
 mod workspace;
 
+pub use alignment::{Alignment, AlignmentOrder};
 pub use baseline::{BaselineProfile, BaselineSnapshot, CaptureMode, SubjectMatch};
 pub use enums::*;
 pub use evidence::{EvidenceSide, Fidelity, InventoryItem, Provenance};

@@ -112,6 +112,28 @@ impl Tenant {
             .map(|c| GraphConnection(Arc::unwrap_or_clone(c))))
     }
 
+    /// How aligned the tenant is with a profile, as its latest compare
+    /// found it; null before the first compare.
+    async fn alignment(
+        &self,
+        ctx: &Context<'_>,
+        baseline_profile_id: ID,
+    ) -> Result<Option<super::Alignment>> {
+        let profile_id = crate::graphql::ids::decode_as(
+            &baseline_profile_id,
+            crate::graphql::ids::NodeKind::BaselineProfile,
+        )?;
+        let point = ctx
+            .data_unchecked::<crate::graphql::loaders::Loaders>()
+            .load_one(crate::graphql::loaders::LatestAlignment {
+                tenant_id: self.0.id,
+                baseline_profile_id: profile_id,
+            })
+            .await
+            .map_err(crate::error::Error::from)?;
+        Ok(point.map(|p| super::Alignment(Arc::unwrap_or_clone(p))))
+    }
+
     async fn workspace(&self, ctx: &Context<'_>) -> Result<Workspace> {
         let ws = ctx
             .data_unchecked::<Loaders>()

@@ -44,6 +44,53 @@ impl Workspace {
             .collect())
     }
 
+    /// The fleet's alignment: the latest point of every tenant (that the
+    /// caller may see) with every profile it was compared against, least
+    /// aligned first by default. Pairs not compared yet are not listed.
+    async fn alignment(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] order_by: super::AlignmentOrder,
+    ) -> Result<Vec<super::Alignment>> {
+        use entity::alignment_point::{Column, Entity};
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+        let access = ctx.viewer()?.workspace(self.0.id)?;
+        let latest: Vec<i64> = Entity::find()
+            .select_only()
+            .column_as(Column::Id.max(), "id")
+            .filter(Column::WorkspaceId.eq(self.0.id))
+            .group_by(Column::TenantId)
+            .group_by(Column::BaselineProfileId)
+            .into_tuple()
+            .all(ctx.db())
+            .await
+            .map_err(crate::error::Error::from)?;
+        let mut points: Vec<entity::alignment_point::Model> = Entity::find()
+            .filter(Column::Id.is_in(latest))
+            .all(ctx.db())
+            .await
+            .map_err(crate::error::Error::from)?
+            .into_iter()
+            .filter(|p| access.can_see_tenant(p.tenant_id))
+            .collect();
+        // Unscored pairs (nothing applicable) last either way.
+        points.sort_by(|a, b| match (a.aligned_percent, b.aligned_percent) {
+            (Some(x), Some(y)) => {
+                let by = x.total_cmp(&y);
+                let by = if order_by == super::AlignmentOrder::AlignedDesc {
+                    by.reverse()
+                } else {
+                    by
+                };
+                by.then(a.id.cmp(&b.id))
+            }
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.id.cmp(&b.id),
+        });
+        Ok(points.into_iter().map(super::Alignment).collect())
+    }
+
     /// The tenants of this workspace that the caller may see.
     #[graphql(complexity = "connection::complexity(first, last, child_complexity)")]
     async fn tenants(
