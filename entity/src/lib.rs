@@ -13,6 +13,7 @@ pub mod enums;
 pub mod evidence_blob;
 pub mod exclusion;
 pub mod finding;
+pub mod finding_counter;
 pub mod finding_event;
 pub mod inventory_item;
 pub mod operation_run;

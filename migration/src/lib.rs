@@ -14,6 +14,7 @@ mod m20261202_000003_collector_pages;
 mod m20261202_000004_exclusions;
 mod m20261202_000005_acceptance;
 mod m20261202_000006_alignment_points;
+mod m20261202_000007_finding_counters;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000004_exclusions::Migration),
             Box::new(m20261202_000005_acceptance::Migration),
             Box::new(m20261202_000006_alignment_points::Migration),
+            Box::new(m20261202_000007_finding_counters::Migration),
         ]
     }
 }

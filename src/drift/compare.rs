@@ -684,6 +684,8 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
         findings::resolve_excluded(&txn, tenant.id, profile.id, &excluded_keys, now).await?;
     let resolved = resolved_excluded
         + findings::resolve_unseen(&txn, tenant.id, profile.id, &covered, run.id, now).await?;
+    // Counters of the scope, from its findings as this compare leaves them.
+    crate::governance::summary::recount_scope(&txn, tenant.id, profile.id).await?;
     let uncovered_types: Vec<String> = types
         .iter()
         .filter(|t| !covered.contains(t))

@@ -389,6 +389,14 @@ pub async fn triage(
     };
     let txn = db.begin().await?;
     let updated = active.update(&txn).await?;
+    crate::governance::summary::apply_moves(
+        &txn,
+        &[(
+            crate::governance::summary::Dims::of(&current),
+            crate::governance::summary::Dims::of(&updated),
+        )],
+    )
+    .await?;
     crate::governance::history::record(
         &txn,
         vec![crate::governance::history::Event {

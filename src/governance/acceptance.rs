@@ -17,6 +17,7 @@ use sea_orm::{
 use serde_json::json;
 
 use super::history::{self, Event};
+use super::summary::Dims;
 use crate::audit::{self, Action};
 
 pub const DRIFT_CHANGED: &str = "drift_changed";
@@ -74,6 +75,20 @@ async fn reopen<C: ConnectionTrait>(
             .filter(finding::Column::Status.eq(FindingStatus::Accepted))
             .exec_with_returning(db)
             .await?;
+        let moves: Vec<(Dims, Dims)> = rows
+            .iter()
+            .map(|r| {
+                let to = Dims::of(r);
+                (
+                    Dims {
+                        status: FindingStatus::Accepted,
+                        ..to
+                    },
+                    to,
+                )
+            })
+            .collect();
+        super::summary::apply_moves(db, &moves).await?;
         moved.extend(rows.into_iter().map(|r| r.id));
     }
     let reopened: Vec<_> = reopened

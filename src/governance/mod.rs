@@ -7,3 +7,4 @@ pub mod alignment;
 pub mod exclusions;
 pub mod history;
 pub mod patterns;
+pub mod summary;

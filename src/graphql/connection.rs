@@ -20,12 +20,19 @@ pub const MAX_PAGE_SIZE: i32 = 500;
 pub struct TotalCount {
     db: DatabaseConnection,
     query: SelectStatement,
+    /// Where the filter allows, the total is read from finding counters
+    /// instead of counting rows.
+    pub counted: Option<crate::governance::summary::Filter>,
 }
 
 #[Object]
 impl TotalCount {
     /// How many items match, ignoring pagination.
     async fn total_count(&self) -> Result<u64> {
+        if let Some(filter) = &self.counted {
+            let summary = crate::governance::summary::summarize(&self.db, filter).await?;
+            return Ok(u64::try_from(summary.total).unwrap_or(0));
+        }
         let count = SelectStatement::new()
             .expr(Expr::cust("COUNT(*) AS num_items"))
             .from_subquery(self.query.clone(), "sub_query")
@@ -288,6 +295,7 @@ where
     let total_count = TotalCount {
         db: db.clone(),
         query: select.clone().into_query(),
+        counted: None,
     };
 
     let mut page = select;

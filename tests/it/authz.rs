@@ -105,6 +105,11 @@ const NOT_APPLICABLE: &[(&str, &str, &str)] = &[
         "every role holds tenant_findings.view",
     ),
     (
+        "findingsSummary",
+        FORBIDDEN,
+        "every role holds tenant_findings.view",
+    ),
+    (
         "createWorkspace",
         NOT_FOUND,
         "creates a new workspace; nothing to look up",
@@ -486,6 +491,12 @@ async fn authorization_matrix_covers_every_root_field() {
         case(
             "findings",
             "query($t: ID!) { findings(tenantId: $t) { totalCount } }",
+            json!({"t": tenant_a}),
+            &member_refusals(&[(Actor::Restricted, NOT_FOUND)]),
+        ),
+        case(
+            "findingsSummary",
+            "query($t: ID!) { findingsSummary(tenantId: $t) { total } }",
             json!({"t": tenant_a}),
             &member_refusals(&[(Actor::Restricted, NOT_FOUND)]),
         ),

@@ -592,3 +592,156 @@ async fn alignment_scores_match_counts_worked_out_by_hand() {
         json!([{"alignedPercent": 75.0, "tenant": {"id": s.target}}])
     );
 }
+
+/// Counters as they should be: a GROUP BY over the findings themselves.
+async fn counted(
+    db: &sea_orm::DatabaseConnection,
+) -> (
+    Vec<(i64, i64, String, String, String, String, i64)>,
+    Vec<(i64, i64, String, String, String, String, i64)>,
+) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let read = |sql: &str| {
+        let sql = sql.to_owned();
+        async move {
+            let rows = db
+                .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .expect("query");
+            let mut out: Vec<(i64, i64, String, String, String, String, i64)> = rows
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.try_get("", "t").expect("t"),
+                        r.try_get("", "p").expect("p"),
+                        r.try_get("", "s").expect("s"),
+                        r.try_get("", "ft").expect("ft"),
+                        r.try_get("", "fi").expect("fi"),
+                        r.try_get("", "se").expect("se"),
+                        r.try_get("", "n").expect("n"),
+                    )
+                })
+                .collect();
+            out.sort();
+            out
+        }
+    };
+    (
+        read("SELECT tenant_id AS t, baseline_profile_id AS p, status AS s, finding_type AS ft, evidence_fidelity AS fi, severity AS se, CAST(COUNT(*) AS BIGINT) AS n FROM findings GROUP BY tenant_id, baseline_profile_id, status, finding_type, evidence_fidelity, severity").await,
+        read("SELECT tenant_id AS t, baseline_profile_id AS p, status AS s, finding_type AS ft, fidelity AS fi, severity AS se, count AS n FROM finding_counters WHERE count <> 0").await,
+    )
+}
+
+#[tokio::test]
+async fn counters_equal_a_count_of_findings_after_random_compares_triage_and_exclusions() {
+    use rand::{Rng, SeedableRng};
+    let app = TestApp::spawn().await;
+    let s = Scenario::new(app, json!({"captureMode": "OPPORTUNISTIC"})).await;
+    let policy = |i: usize, n: i64| -> Policy {
+        (
+            "deviceConfigurations".into(),
+            format!("p{i}"),
+            json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration", "displayName": format!("Policy {i}"), "passwordMinimumLength": n}),
+        )
+    };
+    let baseline: Vec<Policy> = (0..8).map(|i| policy(i, 8)).collect();
+    s.sync(&s.source, &baseline, &[]).await;
+    s.versions(&s.source, &baseline).await;
+    s.capture().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261202);
+    let mut exclusions: Vec<String> = Vec::new();
+    for step in 0..24 {
+        match rng.random_range(0..5) {
+            // The tenant drifts: some policies change, some go, some come.
+            0 | 1 => {
+                let mut current: Vec<Policy> = Vec::new();
+                for i in 0..10 {
+                    if rng.random_bool(0.8) {
+                        let n = if rng.random_bool(0.4) {
+                            rng.random_range(1..6)
+                        } else {
+                            8
+                        };
+                        current.push(policy(i, n));
+                    }
+                }
+                s.sync(&s.target, &current, &[]).await;
+                if !current.is_empty() {
+                    s.versions(&s.target, &current).await;
+                }
+                s.compare().await;
+            }
+            // A person decides about a finding.
+            2 => {
+                let findings = findings_by_name(&s).await;
+                if findings.is_empty() {
+                    continue;
+                }
+                let f = &findings[rng.random_range(0..findings.len())];
+                let id = f["id"].clone();
+                let (query, vars) = match rng.random_range(0..5) {
+                    0 => (
+                        "mutation($id: ID!) { acknowledgeFinding(input: {id: $id}) { id } }",
+                        json!({"id": id}),
+                    ),
+                    1 => (
+                        "mutation($id: ID!) { resolveFinding(input: {id: $id, reason: \"fixed\"}) { id } }",
+                        json!({"id": id}),
+                    ),
+                    2 => (
+                        "mutation($id: ID!) { reopenFinding(input: {id: $id}) { id } }",
+                        json!({"id": id}),
+                    ),
+                    3 => (ACCEPT, json!({"i": {"findingId": id, "reason": "ok"}})),
+                    _ => (
+                        "mutation($id: ID!) { unacceptFinding(input: {findingId: $id}) { id } }",
+                        json!({"id": id}),
+                    ),
+                };
+                // Some decisions are refused (a conflict); either way the
+                // counters must stay right.
+                s.app.gql(Some(&s.token), query, vars).await;
+            }
+            // An exclusion comes or goes; the next compare applies it.
+            3 => {
+                let id = s
+                    .app
+                    .gql_ok(
+                        &s.token,
+                        CREATE,
+                        json!({"i": {"baselineProfileId": s.profile, "subjectPattern": format!("Policy {}", rng.random_range(0..10)), "reason": "r"}}),
+                    )
+                    .await["createExclusion"]["id"]
+                    .as_str()
+                    .expect("id")
+                    .to_owned();
+                exclusions.push(id);
+                s.compare().await;
+            }
+            _ => {
+                if let Some(id) = exclusions.pop() {
+                    s.app
+                        .gql_ok(&s.token, "mutation($id: ID!) { deleteExclusion(input: {id: $id}) { deletedExclusionId } }", json!({"id": id}))
+                        .await;
+                }
+                s.compare().await;
+            }
+        }
+        let (truth, counters) = counted(&s.app.db).await;
+        assert_eq!(counters, truth, "after step {step}");
+    }
+    // The summary and the list's total agree with them.
+    let data = s
+        .app
+        .gql_ok(
+            &s.token,
+            "query($t: ID!) { findingsSummary(tenantId: $t) { total byStatus { key count } }
+               findings(tenantId: $t, first: 1) { totalCount } }",
+            json!({"t": s.target}),
+        )
+        .await;
+    let (truth, _) = counted(&s.app.db).await;
+    let total: i64 = truth.iter().map(|r| r.6).sum();
+    assert_eq!(data["findingsSummary"]["total"], total);
+    assert_eq!(data["findings"]["totalCount"], total);
+}

@@ -62,6 +62,48 @@ impl BaselineQuery {
         Ok(Some(load_snapshot(ctx, id).await?))
     }
 
+    /// Counts of findings by status, finding type, fidelity and severity,
+    /// for one tenant or a whole workspace (give exactly one), optionally of
+    /// one profile. Read from counters that compares and triage keep, so it
+    /// costs the same over ten findings or a million.
+    async fn findings_summary(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+        workspace_id: Option<ID>,
+        baseline_profile_id: Option<ID>,
+    ) -> Result<crate::graphql::types::FindingsSummary> {
+        let viewer = ctx.viewer()?;
+        let mut filter = crate::governance::summary::Filter::default();
+        match (tenant_id, workspace_id) {
+            (Some(t), None) => {
+                let id = ids::decode_as(&t, NodeKind::Tenant)?;
+                auth::authorized_tenant(ctx.db(), viewer, id, Some(Capability::TenantFindingsView))
+                    .await?;
+                filter.tenant_id = Some(id);
+            }
+            (None, Some(w)) => {
+                let id = ids::decode_as(&w, NodeKind::Workspace)?;
+                let access = viewer.workspace(id)?;
+                viewer.require_workspace(id, Capability::TenantFindingsView)?;
+                filter.workspace_id = Some(id);
+                filter.tenant_ids = access.tenant_ids.clone();
+            }
+            _ => {
+                return Err(
+                    Error::bad_input("give exactly one of tenantId and workspaceId").into(),
+                );
+            }
+        }
+        if let Some(p) = baseline_profile_id {
+            filter.baseline_profile_id = Some(ids::decode_as(&p, NodeKind::BaselineProfile)?);
+        }
+        let summary = crate::governance::summary::summarize(ctx.db(), &filter)
+            .await
+            .map_err(Error::from)?;
+        Ok(crate::graphql::types::FindingsSummary::from(summary))
+    }
+
     /// A tenant's alignment with a profile over time: one point per
     /// completed compare, oldest first.
     #[graphql(complexity = "connection::complexity(first, last, child_complexity)")]
@@ -121,6 +163,24 @@ impl BaselineQuery {
     ) -> Result<TimeIdConnection<Finding>> {
         let tenant_id = ids::decode_as(&tenant_id, NodeKind::Tenant)?;
         let viewer = ctx.viewer()?;
+        // Without a policy-type filter, the total comes from the counters.
+        let mut counted = policy_type
+            .is_none()
+            .then(|| crate::governance::summary::Filter {
+                tenant_id: Some(tenant_id),
+                fidelity: fidelity.map(entity::enums::Fidelity::from),
+                statuses: status.clone().map(|s| {
+                    s.into_iter()
+                        .map(entity::enums::FindingStatus::from)
+                        .collect()
+                }),
+                finding_types: finding_type.clone().map(|t| {
+                    t.into_iter()
+                        .map(entity::enums::FindingType::from)
+                        .collect()
+                }),
+                ..Default::default()
+            });
         let mut select = finding::Entity::find().filter(finding::Column::TenantId.eq(tenant_id));
         if let Some(fidelity) = fidelity {
             select = select.filter(
@@ -145,6 +205,9 @@ impl BaselineQuery {
         if let Some(profile) = baseline_profile_id {
             let profile_id = ids::decode_as(&profile, NodeKind::BaselineProfile)?;
             select = select.filter(finding::Column::BaselineProfileId.eq(profile_id));
+            if let Some(c) = counted.as_mut() {
+                c.baseline_profile_id = Some(profile_id);
+            }
         }
         // The access check and the page are read at the same time, on two
         // connections: the page is dropped unless the check passes, and the
@@ -165,7 +228,8 @@ impl BaselineQuery {
             )
         );
         authorized?;
-        let page = page?;
+        let mut page = page?;
+        page.additional_fields.counted = counted;
         let models: Vec<&finding::Model> = page.edges.iter().map(|e| &e.node.0).collect();
         prime_findings(ctx, &models).await.map_err(Error::from)?;
         Ok(page)

@@ -99,3 +99,38 @@ pub enum AlignmentOrder {
     AlignedAsc,
     AlignedDesc,
 }
+
+/// A count of findings with one value of a dimension.
+#[derive(async_graphql::SimpleObject)]
+pub struct CountBy {
+    /// The value, as stored: `open`, `different_version`, `content`, `high`...
+    pub key: String,
+    pub count: i64,
+}
+
+/// Findings counted by each dimension.
+#[derive(async_graphql::SimpleObject)]
+pub struct FindingsSummary {
+    pub total: i64,
+    pub by_status: Vec<CountBy>,
+    pub by_finding_type: Vec<CountBy>,
+    pub by_fidelity: Vec<CountBy>,
+    pub by_severity: Vec<CountBy>,
+}
+
+impl From<crate::governance::summary::Summary> for FindingsSummary {
+    fn from(s: crate::governance::summary::Summary) -> Self {
+        let list = |m: std::collections::BTreeMap<String, i64>| {
+            m.into_iter()
+                .map(|(key, count)| CountBy { key, count })
+                .collect()
+        };
+        Self {
+            total: s.total,
+            by_status: list(s.by_status),
+            by_finding_type: list(s.by_finding_type),
+            by_fidelity: list(s.by_fidelity),
+            by_severity: list(s.by_severity),
+        }
+    }
+}

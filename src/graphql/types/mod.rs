@@ -12,7 +12,7 @@ mod tenant;
 mod user;
 mod workspace;
 
-pub use alignment::{Alignment, AlignmentOrder};
+pub use alignment::{Alignment, AlignmentOrder, CountBy, FindingsSummary};
 pub use baseline::{BaselineProfile, BaselineSnapshot, CaptureMode, SubjectMatch};
 pub use enums::*;
 pub use evidence::{EvidenceSide, Fidelity, InventoryItem, Provenance};
