@@ -34,8 +34,7 @@ use super::profiles::{Scope, severity_for};
 use super::subjects::{TypeCoverage, inventory_coverage, key_of};
 use crate::evidence::resolver::{CHUNK_SIZE, CurrentState, resolve_present};
 use crate::evidence::{Evidence, EvidenceSource, EvidenceWarning, Provenance};
-use crate::governance::exclusions::{Rules, path_excluded};
-use crate::governance::patterns::Pattern;
+use crate::governance::exclusions::{Rules, path_excluded, stored_patterns};
 use crate::runs::identity_hash;
 use crate::runs::queue::{Completion, NewRun};
 use crate::runs::summary_counts;
@@ -404,15 +403,7 @@ async fn apply_path_exclusions(
             out.push(Ok(o));
             continue;
         };
-        let patterns: Vec<Pattern> = o.evidence["excluded_paths"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .filter_map(|p| Pattern::parse(p).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let patterns = stored_patterns(&o.evidence);
         let changes = crate::evidence::diff::diff(&a, &b);
         let hidden = changes
             .iter()

@@ -258,6 +258,20 @@ impl Rules {
     }
 }
 
+/// The setting-path patterns a compare stored with a finding
+/// (`evidence.excluded_paths`).
+pub fn stored_patterns(evidence: &serde_json::Value) -> Vec<Pattern> {
+    evidence["excluded_paths"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(serde_json::Value::as_str)
+                .filter_map(|p| Pattern::parse(p).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Whether `path` is excluded by `patterns` (the last that matches decides).
 pub fn path_excluded<'a>(patterns: impl IntoIterator<Item = &'a Pattern>, path: &str) -> bool {
     patterns::decide(patterns, path) == Some(true)

@@ -265,16 +265,7 @@ impl Finding {
         };
         // Changes under a path exclusion that applied at the compare are
         // not the finding's.
-        let excluded: Vec<crate::governance::patterns::Pattern> =
-            self.0.evidence_jsonb["excluded_paths"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .filter_map(|p| crate::governance::patterns::Pattern::parse(p).ok())
-                        .collect()
-                })
-                .unwrap_or_default();
+        let excluded = crate::governance::exclusions::stored_patterns(&self.0.evidence_jsonb);
         let changes = crate::evidence::diff::diff(a, b)
             .into_iter()
             .filter(|c| !crate::governance::exclusions::path_excluded(&excluded, &c.path))
