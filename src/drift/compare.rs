@@ -371,6 +371,108 @@ async fn load_baseline(
     Ok(baseline_by_key)
 }
 
+/// What other profiles assigned to the tenant expect of the same subject
+/// keys, where they expect another hash at the same fidelity: (policy
+/// type, subject key) to (profile id, expected hash). Three queries: the
+/// other assignments, their latest complete snapshots, and those
+/// snapshots' items of the covered types (streamed; only keys this
+/// baseline has are kept).
+async fn conflicting_expectations(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    profile_id: i64,
+    covered: &[String],
+    baseline: &SubjectMap<Baseline>,
+) -> Result<BTreeMap<(String, String), Vec<(i64, String)>>, DbErr> {
+    use entity::baseline_tenant_assignment;
+    let mut out: BTreeMap<(String, String), Vec<(i64, String)>> = BTreeMap::new();
+    if covered.is_empty() || baseline.is_empty() {
+        return Ok(out);
+    }
+    let others: Vec<i64> = baseline_tenant_assignment::Entity::find()
+        .select_only()
+        .column(baseline_tenant_assignment::Column::BaselineProfileId)
+        .filter(baseline_tenant_assignment::Column::TenantId.eq(tenant_id))
+        .filter(baseline_tenant_assignment::Column::BaselineProfileId.ne(profile_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if others.is_empty() {
+        return Ok(out);
+    }
+    let snapshots: Vec<(i64, i64, DateTime<Utc>)> = baseline_snapshot::Entity::find()
+        .select_only()
+        .columns([
+            baseline_snapshot::Column::Id,
+            baseline_snapshot::Column::BaselineProfileId,
+            baseline_snapshot::Column::CapturedAt,
+        ])
+        .filter(baseline_snapshot::Column::BaselineProfileId.is_in(others))
+        .filter(baseline_snapshot::Column::Status.eq(SnapshotStatus::Complete))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut latest: BTreeMap<i64, (DateTime<Utc>, i64)> = BTreeMap::new();
+    for (id, profile, at) in snapshots {
+        let entry = latest.entry(profile).or_insert((at, id));
+        if (at, id) > *entry {
+            *entry = (at, id);
+        }
+    }
+    let profile_of: BTreeMap<i64, i64> = latest.iter().map(|(p, (_, s))| (*s, *p)).collect();
+    if profile_of.is_empty() {
+        return Ok(out);
+    }
+    let mut items = baseline_snapshot_item::Entity::find()
+        .select_only()
+        .columns([
+            baseline_snapshot_item::Column::BaselineSnapshotId,
+            baseline_snapshot_item::Column::PolicyType,
+            baseline_snapshot_item::Column::SubjectKey,
+            baseline_snapshot_item::Column::BaselineHash,
+            baseline_snapshot_item::Column::MetaHash,
+        ])
+        .expr_as(Expr::cust("CAST(meta_jsonb AS TEXT)"), "meta_text")
+        .filter(
+            baseline_snapshot_item::Column::BaselineSnapshotId
+                .is_in(profile_of.keys().copied().collect::<Vec<_>>()),
+        )
+        .filter(baseline_snapshot_item::Column::PolicyType.is_in(covered.to_vec()))
+        .into_tuple::<(i64, String, String, Option<String>, Option<String>, String)>()
+        .stream(db)
+        .await?;
+    let mut times = ObservedTimes::default();
+    while let Some((snapshot_id, policy_type, subject_key, hash, meta_hash, meta_text)) =
+        items.try_next().await?
+    {
+        let key = (policy_type, subject_key);
+        let Some(ours) = baseline.get(&key) else {
+            continue;
+        };
+        let theirs = Baseline::new(String::new(), hash, meta_hash, &meta_text, &mut times);
+        // At equal fidelity only: content with content, else meta with meta.
+        let both_content = [&ours.evidence, &theirs.evidence].iter().all(|e| {
+            e.as_ref()
+                .is_some_and(|e| e.provenance.fidelity == Fidelity::Content)
+        });
+        let (a, b) = if both_content {
+            (&ours.evidence, &theirs.evidence)
+        } else {
+            (&ours.meta_evidence, &theirs.meta_evidence)
+        };
+        if let (Some(a), Some(b)) = (a, b)
+            && a.hash != b.hash
+            && let Some(profile) = profile_of.get(&snapshot_id)
+        {
+            out.entry(key).or_default().push((*profile, b.hash.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// Conflicts listed in a compare's context; all are counted.
+const MAX_LISTED_CONFLICTS: usize = 500;
+
 /// Drops the setting changes that path exclusions hide from findings of
 /// subjects that differ at content fidelity, reading both sides' blobs in
 /// one query. Each check comes back `Ok` with the finding that remains
@@ -496,6 +598,8 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
         reason_code: "internal",
         message: format!("loading the baseline stopped: {e}"),
     })??;
+    let conflicts =
+        conflicting_expectations(db, tenant.id, profile.id, &covered, &baseline_by_key).await?;
     let present = presence.subjects;
     let mut warnings: Vec<EvidenceWarning> = presence.warnings;
     let mut current_by_key: SubjectMap<usize> =
@@ -629,6 +733,9 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
                             "baseline": side_json(&base),
                             "current": side_json(&cur),
                             "excluded_paths": (!patterns.is_empty()).then_some(&patterns),
+                            "conflicts": conflicts.get(*key).map(|c| c.iter()
+                                .map(|(p, h)| json!({"baseline_profile_id": p, "expected_hash": h}))
+                                .collect::<Vec<_>>()),
                             // The key the subject was matched on names
                             // it when it is missing here: under
                             // EXTERNAL_ID matching that key is its id.
@@ -797,6 +904,16 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
             "excluded": tally.excluded,
             "findings_resolved_excluded": resolved_excluded,
             "alignment_point_id": point.id,
+            "conflicts": conflicts.len(),
+            "conflicts_list": conflicts.iter().take(MAX_LISTED_CONFLICTS).map(|((t, k), c)| json!({
+                "policy_type": t,
+                "subject_key": k,
+                "display_name": baseline_by_key.get(&(t.clone(), k.clone())).map(|b| b.display_name.clone()),
+                "expected": c.iter()
+                    .map(|(p, h)| json!({"baseline_profile_id": p, "expected_hash": h}))
+                    .chain(baseline_by_key.get(&(t.clone(), k.clone())).and_then(|b| b.evidence.as_ref()).map(|e| json!({"baseline_profile_id": profile.id, "expected_hash": e.hash})))
+                    .collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
             "policy_types": policy_types,
             "uncovered_policy_types": uncovered,
             "warnings": warnings,

@@ -745,3 +745,117 @@ async fn counters_equal_a_count_of_findings_after_random_compares_triage_and_exc
     assert_eq!(data["findingsSummary"]["total"], total);
     assert_eq!(data["findings"]["totalCount"], total);
 }
+
+#[tokio::test]
+async fn two_profiles_that_expect_different_content_are_a_conflict() {
+    let app = TestApp::spawn().await;
+    let s = Scenario::new(app, json!({"captureMode": "OPPORTUNISTIC"})).await;
+    let p = |n: i64| -> Vec<Policy> {
+        vec![(
+            "deviceConfigurations".into(),
+            "dc-1".into(),
+            json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration", "displayName": "Passwords", "passwordMinimumLength": n}),
+        )]
+    };
+    s.sync(&s.source, &p(8), &[]).await;
+    s.versions(&s.source, &p(8)).await;
+    s.capture().await;
+
+    // A second standard, from a second reference tenant, wants 14.
+    let workspace = s
+        .app
+        .gql_ok(
+            &s.token,
+            "query($t: ID!) { tenant(id: $t) { workspace { id } } }",
+            json!({"t": s.source}),
+        )
+        .await["tenant"]["workspace"]["id"]
+        .clone();
+    let source2 = s
+        .app
+        .gql_ok(
+            &s.token,
+            "mutation($ws: ID!) { createTenant(input: {workspaceId: $ws, name: \"Reference 2\"}) { id } }",
+            json!({"ws": workspace}),
+        )
+        .await["createTenant"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    s.sync(&source2, &p(14), &[]).await;
+    s.versions(&source2, &p(14)).await;
+    let profile2 = s
+        .app
+        .gql_ok(
+            &s.token,
+            "mutation($ws: ID!) { createBaselineProfile(input: {workspaceId: $ws, name: \"Strict\", captureMode: OPPORTUNISTIC}) { id } }",
+            json!({"ws": workspace}),
+        )
+        .await["createBaselineProfile"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let run = s
+        .app
+        .gql_ok(
+            &s.token,
+            "mutation($p: ID!, $t: ID!) { startBaselineCapture(input: {baselineProfileId: $p, sourceTenantId: $t}) { id } }",
+            json!({"p": profile2, "t": source2}),
+        )
+        .await["startBaselineCapture"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    s.wait(&run).await;
+    s.app
+        .gql_ok(
+            &s.token,
+            "mutation($p: ID!, $t: ID!) { assignBaselineProfile(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
+            json!({"p": profile2, "t": s.target}),
+        )
+        .await;
+
+    // The tenant has 10: a finding against the first standard, which
+    // names the second's expectation.
+    s.sync(&s.target, &p(10), &[]).await;
+    s.versions(&s.target, &p(10)).await;
+    let done = s.compare().await;
+    let run = excluded_count(&s, done["id"].as_str().expect("id")).await;
+    assert_eq!(run.0, 0);
+    let data = s
+        .app
+        .gql_ok(
+            &s.token,
+            "query($t: ID!) { findings(tenantId: $t) { edges { node { subject { subjectKey } baselineProfile { id }
+                conflicts { baselineProfile { name } baselineProfileId expectedHash } } } }
+              tenant(id: $t) { conflicts { policyType subjectKey displayName expected { baselineProfileId expectedHash } } } }",
+            json!({"t": s.target}),
+        )
+        .await;
+    let finding = &data["findings"]["edges"][0]["node"];
+    assert_eq!(finding["baselineProfile"]["id"], s.profile.as_str());
+    let conflicts = finding["conflicts"].as_array().expect("conflicts");
+    assert_eq!(conflicts.len(), 1, "{finding}");
+    assert_eq!(conflicts[0]["baselineProfile"]["name"], "Strict");
+    assert_eq!(conflicts[0]["baselineProfileId"], profile2.as_str());
+    let tenant = &data["tenant"]["conflicts"];
+    assert_eq!(tenant.as_array().map(Vec::len), Some(1), "{tenant}");
+    assert_eq!(tenant[0]["displayName"], "Passwords");
+    let expected = tenant[0]["expected"].as_array().expect("expected");
+    assert_eq!(expected.len(), 2, "both standards: {tenant}");
+    assert_ne!(expected[0]["expectedHash"], expected[1]["expectedHash"]);
+    let context = {
+        let id = drift_engine::graphql::ids::decode_as(
+            &async_graphql::ID(done["id"].as_str().expect("id").to_owned()),
+            drift_engine::graphql::ids::NodeKind::OperationRun,
+        )
+        .expect("id");
+        <entity::operation_run::Entity as sea_orm::EntityTrait>::find_by_id(id)
+            .one(&s.app.db)
+            .await
+            .expect("read")
+            .expect("run")
+            .context
+    };
+    assert_eq!(context["baseline_compare"]["conflicts"], 1);
+}

@@ -80,6 +80,47 @@ pub struct SettingChanges {
     pub excluded: i64,
 }
 
+/// What one profile expects of a subject.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct BaselineConflict {
+    pub baseline_profile_id: ID,
+    pub expected_hash: String,
+    #[graphql(skip)]
+    pub profile_id: i64,
+}
+
+#[async_graphql::ComplexObject]
+impl BaselineConflict {
+    async fn baseline_profile(&self, ctx: &Context<'_>) -> Result<Option<super::BaselineProfile>> {
+        let profile = ctx
+            .data_unchecked::<Loaders>()
+            .load_one(crate::graphql::loaders::BaselineProfileId(self.profile_id))
+            .await
+            .map_err(Error::from)?;
+        Ok(profile.map(|p| super::BaselineProfile(Arc::unwrap_or_clone(p))))
+    }
+}
+
+/// The expectations a compare stored (`[{baseline_profile_id, expected_hash}]`).
+pub fn conflicts_of(value: &Value) -> Vec<BaselineConflict> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| {
+                    let id = c["baseline_profile_id"].as_i64()?;
+                    Some(BaselineConflict {
+                        baseline_profile_id: ids::encode(NodeKind::BaselineProfile, id),
+                        expected_hash: c["expected_hash"].as_str()?.to_owned(),
+                        profile_id: id,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// One status change of a finding.
 #[derive(SimpleObject)]
 pub struct FindingEvent {
@@ -292,6 +333,12 @@ impl Finding {
 
     async fn acknowledged_at(&self) -> Option<DateTime<Utc>> {
         self.0.acknowledged_at
+    }
+
+    /// Other profiles assigned to the tenant that expect another hash (at
+    /// the same fidelity) for this subject: two standards disagree here.
+    async fn conflicts(&self) -> Vec<BaselineConflict> {
+        conflicts_of(&self.0.evidence_jsonb["conflicts"])
     }
 
     /// For ACCEPTED findings: when, why and until when.

@@ -134,6 +134,62 @@ impl Tenant {
         Ok(point.map(|p| super::Alignment(Arc::unwrap_or_clone(p))))
     }
 
+    /// Subjects for which the profiles assigned to this tenant expect
+    /// different hashes at the same fidelity, as the latest compare of each
+    /// profile found them: each with every profile's expectation.
+    async fn conflicts(&self, ctx: &Context<'_>) -> Result<Vec<SubjectConflict>> {
+        use entity::enums::{RunStatus, RunType};
+        use entity::operation_run;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+        // The latest compares of the tenant, newest first; the first of each
+        // profile counts.
+        let runs = operation_run::Entity::find()
+            .filter(operation_run::Column::TenantId.eq(self.0.id))
+            .filter(operation_run::Column::RunType.eq(RunType::BaselineCompare))
+            .filter(operation_run::Column::Status.eq(RunStatus::Completed))
+            .order_by_desc(operation_run::Column::Id)
+            .limit(200)
+            .all(ctx.db())
+            .await
+            .map_err(crate::error::Error::from)?;
+        let mut seen_profiles = std::collections::BTreeSet::new();
+        let mut by_subject: std::collections::BTreeMap<(String, String), SubjectConflict> =
+            Default::default();
+        for run in runs {
+            let c = &run.context["baseline_compare"];
+            let Some(profile) = c["baseline_profile_id"].as_i64() else {
+                continue;
+            };
+            if !seen_profiles.insert(profile) {
+                continue;
+            }
+            for entry in c["conflicts_list"].as_array().into_iter().flatten() {
+                let key = (
+                    entry["policy_type"].as_str().unwrap_or_default().to_owned(),
+                    entry["subject_key"].as_str().unwrap_or_default().to_owned(),
+                );
+                let conflict = by_subject
+                    .entry(key.clone())
+                    .or_insert_with(|| SubjectConflict {
+                        policy_type: key.0.clone(),
+                        subject_key: key.1.clone(),
+                        display_name: entry["display_name"].as_str().map(str::to_owned),
+                        expected: Vec::new(),
+                    });
+                for e in super::finding::conflicts_of(&entry["expected"]) {
+                    if !conflict
+                        .expected
+                        .iter()
+                        .any(|x| x.profile_id == e.profile_id)
+                    {
+                        conflict.expected.push(e);
+                    }
+                }
+            }
+        }
+        Ok(by_subject.into_values().collect())
+    }
+
     async fn workspace(&self, ctx: &Context<'_>) -> Result<Workspace> {
         let ws = ctx
             .data_unchecked::<Loaders>()
@@ -150,6 +206,15 @@ impl Tenant {
 pub struct GraphConnection(pub entity::tenant_connection::Model);
 
 /// (`TenantConnection` is the name of the tenants' page type.)
+/// A subject two or more profiles disagree about.
+#[derive(async_graphql::SimpleObject)]
+pub struct SubjectConflict {
+    pub policy_type: String,
+    pub subject_key: String,
+    pub display_name: Option<String>,
+    pub expected: Vec<super::finding::BaselineConflict>,
+}
+
 #[Object(name = "TenantGraphConnection")]
 impl GraphConnection {
     /// The Entra ID (directory) tenant: its GUID or a verified domain.
