@@ -260,10 +260,6 @@ impl Session {
         url
     }
 
-    pub fn budget_left(&self) -> Option<u64> {
-        self.budget_left.as_ref().map(|b| b.load(Ordering::SeqCst))
-    }
-
     /// Takes one request from the budget.
     fn spend(&self) -> Result<(), GraphError> {
         let Some(left) = &self.budget_left else {

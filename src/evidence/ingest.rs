@@ -805,15 +805,6 @@ pub struct StoredVersions {
 }
 
 impl StoredVersions {
-    /// Adds what a later step of the same run stored.
-    pub fn add(&mut self, other: StoredVersions) {
-        self.total += other.total;
-        self.not_normalizable += other.not_normalizable;
-        self.blobs_total += other.blobs_total;
-        self.warnings.extend(other.warnings);
-        self.warnings.truncate(MAX_WARNINGS_KEPT * 10);
-    }
-
     /// The run's outcome, counts and `policy_capture` context.
     pub fn into_run(self, captured_at: DateTime<Utc>) -> WrittenRun {
         let StoredVersions {
