@@ -978,7 +978,12 @@ async fn a_full_content_compare_refreshes_stale_current_content_first() {
 
 #[tokio::test]
 async fn the_collect_command_queues_runs_them_and_prints_the_coverage() {
-    let s = setup(4).await;
+    // No workers in the server: it has the key, and would otherwise race
+    // the command for the run queued without it.
+    let s = setup_with(Accepts::Secret(CLIENT_SECRET.into()), 4, |c| {
+        c.workers.count = 0
+    })
+    .await;
     let tenant_id = num(&s.tenant, NodeKind::Tenant);
     let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [42u8; 32]);
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_drift-engine"))
