@@ -18,6 +18,8 @@ pub struct Model {
     /// Finding type → severity, overriding the defaults.
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub severity_overrides: Option<Json>,
+    /// Compare assignment sets as well as content.
+    pub compare_assignments: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

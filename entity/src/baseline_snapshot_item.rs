@@ -14,6 +14,8 @@ pub struct Model {
     pub baseline_hash: Option<String>,
     /// The meta contract hash, so a compare against meta evidence can fall back.
     pub meta_hash: Option<String>,
+    /// The baseline's assignment-set hash, when its content carried one.
+    pub assignments_hash: Option<String>,
     /// `{"evidence": {"fidelity", "source", "observed_at", "observed_operation_run_id"}}`
     #[sea_orm(column_type = "JsonBinary")]
     pub meta_jsonb: Json,

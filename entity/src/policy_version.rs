@@ -17,6 +17,9 @@ pub struct Model {
     /// `None` when the payload could not be normalized; see `normalize_warning`.
     pub content_hash: Option<String>,
     pub normalize_warning: Option<String>,
+    /// The hash of the assignment set, normalized to names; `None` when the
+    /// payload carried no `assignments` (they were not captured).
+    pub assignments_hash: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

@@ -15,6 +15,7 @@ mod m20261202_000004_exclusions;
 mod m20261202_000005_acceptance;
 mod m20261202_000006_alignment_points;
 mod m20261202_000007_finding_counters;
+mod m20261202_000008_assignments;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000005_acceptance::Migration),
             Box::new(m20261202_000006_alignment_points::Migration),
             Box::new(m20261202_000007_finding_counters::Migration),
+            Box::new(m20261202_000008_assignments::Migration),
         ]
     }
 }

@@ -94,7 +94,7 @@ async fn insert_chunk<C: ConnectionTrait>(
         // A chunk's items share their snapshot and workspace.
         let (snapshot_id, workspace_id) = (first.baseline_snapshot_id, first.workspace_id);
         let n = rows.len();
-        let mut columns: [Vec<String>; 6] = std::array::from_fn(|_| Vec::with_capacity(n));
+        let mut columns: [Vec<String>; 7] = std::array::from_fn(|_| Vec::with_capacity(n));
         for r in rows {
             // The arrays hold no NULLs: no hash goes as '' and is stored as NULL.
             let meta = jsonb_text(&r.meta_jsonb);
@@ -105,19 +105,29 @@ async fn insert_chunk<C: ConnectionTrait>(
                 r.baseline_hash.unwrap_or_default(),
                 r.meta_hash.unwrap_or_default(),
                 meta,
+                r.assignments_hash.unwrap_or_default(),
             ];
             for (column, value) in columns.iter_mut().zip(values) {
                 column.push(value);
             }
         }
-        let [types, keys, names, baseline_hashes, meta_hashes, metas] = columns;
+        let [
+            types,
+            keys,
+            names,
+            baseline_hashes,
+            meta_hashes,
+            metas,
+            assigned,
+        ] = columns;
         db.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "INSERT INTO baseline_snapshot_items (baseline_snapshot_id, workspace_id, \
-             policy_type, subject_key, display_name, baseline_hash, meta_hash, meta_jsonb) \
-             SELECT $1, $2, t, k, d, NULLIF(b, ''), NULLIF(m, ''), j::jsonb \
-             FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) \
-             AS r(t, k, d, b, m, j)",
+             policy_type, subject_key, display_name, baseline_hash, meta_hash, meta_jsonb, \
+             assignments_hash) \
+             SELECT $1, $2, t, k, d, NULLIF(b, ''), NULLIF(m, ''), j::jsonb, NULLIF(a, '') \
+             FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+             $9::text[]) AS r(t, k, d, b, m, j, a)",
             [
                 snapshot_id.into(),
                 workspace_id.into(),
@@ -127,6 +137,7 @@ async fn insert_chunk<C: ConnectionTrait>(
                 baseline_hashes.into(),
                 meta_hashes.into(),
                 metas.into(),
+                assigned.into(),
             ],
         ))
         .await?;
@@ -260,6 +271,7 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
                 display_name: subject.display_name.clone(),
                 baseline_hash: chosen.as_ref().map(|e| e.hash.clone()),
                 meta_hash: meta_evidence.as_ref().map(|e| e.hash.clone()),
+                assignments_hash: chosen.as_ref().and_then(|e| e.assignments_hash.clone()),
                 meta_jsonb: json!({
                     "evidence": chosen.as_ref().map(evidence_json),
                     "meta_evidence": meta_evidence.as_ref().map(evidence_json),

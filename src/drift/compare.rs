@@ -73,7 +73,8 @@ pub fn run_identity(profile_id: i64, tenant_id: i64) -> String {
 }
 
 /// A baseline item as read, by position: policy type, subject key, display
-/// name, baseline hash, meta hash and `meta_jsonb` as text.
+/// name, baseline hash, meta hash, `meta_jsonb` as text and the
+/// assignments hash.
 type BaselineRow = (
     String,
     String,
@@ -81,6 +82,7 @@ type BaselineRow = (
     Option<String>,
     Option<String>,
     String,
+    Option<String>,
 );
 
 /// A baseline item with its evidence parsed once, when it is loaded, not
@@ -179,6 +181,7 @@ fn with_hash(
             observed_at: times.parse(&stored.observed_at)?,
             observed_operation_run_id: stored.observed_operation_run_id,
         },
+        assignments_hash: None,
     })
 }
 
@@ -221,6 +224,30 @@ struct Tally {
     /// Findings an exclusion hid (whole subjects, or every change).
     excluded: u64,
     equal_at_content: u64,
+    /// Content comparisons with `compareAssignments` where a side had no
+    /// assignment set captured, so assignments were not compared.
+    assignments_uncompared: u64,
+}
+
+/// What differs in a subject found different (`changedAspects`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Aspects {
+    settings: bool,
+    assignments: bool,
+    metadata: bool,
+}
+
+impl Aspects {
+    fn names(self) -> Vec<&'static str> {
+        [
+            (self.settings, "settings"),
+            (self.assignments, "assignments"),
+            (self.metadata, "metadata"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
 }
 
 /// What one subject's comparison concluded.
@@ -228,26 +255,52 @@ enum Verdict {
     /// Equal; `content` when both sides were compared at content fidelity.
     Unchanged {
         content: bool,
+        /// Assignments were to be compared but a side had none captured.
+        assignments_uncompared: bool,
     },
     Finding {
         finding_type: FindingType,
         baseline: Option<Evidence>,
         current: Option<Evidence>,
+        aspects: Aspects,
+        assignments_uncompared: bool,
     },
     MissingBaseline,
     MissingCurrent,
     MissingBoth,
 }
 
+/// Content evidence keeps its assignment hash only where assignments are
+/// compared: elsewhere a finding's sides are what they were before the
+/// option existed.
+fn kept(mut e: Evidence, with_assignments: bool) -> Evidence {
+    if !with_assignments {
+        e.assignments_hash = None;
+    }
+    e
+}
+
 /// The table of DESIGN.md, with hashes compared only at equal fidelity.
-fn judge(baseline: Option<&Baseline>, present: bool, current: Option<&CurrentState>) -> Verdict {
+/// `with_assignments`: the profile compares assignment sets too, where
+/// both sides are content and both carry one.
+fn judge(
+    baseline: Option<&Baseline>,
+    present: bool,
+    current: Option<&CurrentState>,
+    with_assignments: bool,
+) -> Verdict {
     match (baseline, present) {
-        (None, false) => Verdict::Unchanged { content: false },
+        (None, false) => Verdict::Unchanged {
+            content: false,
+            assignments_uncompared: false,
+        },
         (Some(b), false) => match b.evidence.clone() {
             Some(e) => Verdict::Finding {
                 finding_type: FindingType::MissingPolicy,
-                baseline: Some(e),
+                baseline: Some(kept(e, with_assignments)),
                 current: None,
+                aspects: Aspects::default(),
+                assignments_uncompared: false,
             },
             None => Verdict::MissingBaseline,
         },
@@ -255,7 +308,9 @@ fn judge(baseline: Option<&Baseline>, present: bool, current: Option<&CurrentSta
             Some(c) => Verdict::Finding {
                 finding_type: FindingType::UnexpectedPolicy,
                 baseline: None,
-                current: Some(c.evidence.clone()),
+                current: Some(kept(c.evidence.clone(), with_assignments)),
+                aspects: Aspects::default(),
+                assignments_uncompared: false,
             },
             None => Verdict::MissingCurrent,
         },
@@ -281,15 +336,32 @@ fn judge(baseline: Option<&Baseline>, present: bool, current: Option<&CurrentSta
                     (None, None) => return Verdict::MissingBoth,
                 }
             };
-            if base.hash == cur.hash {
+            let compare_assignments = with_assignments && both_content;
+            let (assignments_differ, assignments_uncompared) = if compare_assignments {
+                match (&base.assignments_hash, &cur.assignments_hash) {
+                    (Some(a), Some(b)) => (a != b, false),
+                    _ => (false, true),
+                }
+            } else {
+                (false, false)
+            };
+            let aspects = Aspects {
+                settings: both_content && base.hash != cur.hash,
+                assignments: assignments_differ,
+                metadata: !both_content && base.hash != cur.hash,
+            };
+            if aspects == Aspects::default() {
                 Verdict::Unchanged {
                     content: both_content,
+                    assignments_uncompared,
                 }
             } else {
                 Verdict::Finding {
                     finding_type: FindingType::DifferentVersion,
-                    baseline: Some(base.clone()),
-                    current: Some(cur.clone()),
+                    baseline: Some(kept(base.clone(), compare_assignments)),
+                    current: Some(kept(cur.clone(), compare_assignments)),
+                    aspects,
+                    assignments_uncompared,
                 }
             }
         }
@@ -299,7 +371,13 @@ fn judge(baseline: Option<&Baseline>, present: bool, current: Option<&CurrentSta
 fn side_json(e: &Option<Evidence>) -> Value {
     match e {
         None => Value::Null,
-        Some(e) => json!({"hash": e.hash, "provenance": e.provenance}),
+        Some(e) => {
+            let mut side = json!({"hash": e.hash, "provenance": e.provenance});
+            if let Some(a) = &e.assignments_hash {
+                side["assignments_hash"] = json!(a);
+            }
+            side
+        }
     }
 }
 
@@ -346,6 +424,7 @@ async fn load_baseline(
             baseline_snapshot_item::Column::MetaHash,
         ])
         .expr_as(Expr::cust("CAST(meta_jsonb AS TEXT)"), "meta_text")
+        .column(baseline_snapshot_item::Column::AssignmentsHash)
         .filter(baseline_snapshot_item::Column::BaselineSnapshotId.eq(snapshot_id))
         .filter(baseline_snapshot_item::Column::PolicyType.is_in(covered))
         .order_by_asc(baseline_snapshot_item::Column::PolicyType)
@@ -354,19 +433,29 @@ async fn load_baseline(
         .stream(&db)
         .await?;
     let mut times = ObservedTimes::default();
-    while let Some((policy_type, subject_key, display_name, baseline_hash, meta_hash, meta_text)) =
-        items.try_next().await?
+    while let Some((
+        policy_type,
+        subject_key,
+        display_name,
+        baseline_hash,
+        meta_hash,
+        meta_text,
+        assignments_hash,
+    )) = items.try_next().await?
     {
-        baseline_by_key.insert(
-            (policy_type, subject_key),
-            Baseline::new(
-                display_name,
-                baseline_hash,
-                meta_hash,
-                &meta_text,
-                &mut times,
-            ),
+        let mut baseline = Baseline::new(
+            display_name,
+            baseline_hash,
+            meta_hash,
+            &meta_text,
+            &mut times,
         );
+        if let Some(e) = baseline.evidence.as_mut()
+            && e.provenance.fidelity == Fidelity::Content
+        {
+            e.assignments_hash = assignments_hash;
+        }
+        baseline_by_key.insert((policy_type, subject_key), baseline);
     }
     Ok(baseline_by_key)
 }
@@ -482,20 +571,15 @@ async fn apply_path_exclusions(
     checks: Vec<Observed>,
     warnings: &mut Vec<EvidenceWarning>,
 ) -> Result<Vec<std::result::Result<Observed, Observed>>, DbErr> {
-    let hash = |o: &Observed, side: &str| o.evidence[side]["hash"].as_str().map(str::to_owned);
     let wanted: Vec<String> = checks
         .iter()
-        .flat_map(|o| [hash(o, "baseline"), hash(o, "current")])
-        .flatten()
+        .flat_map(|o| crate::evidence::diff::finding_blob_pairs(&o.evidence))
+        .flat_map(|(a, b)| [a, b])
         .collect();
     let blobs = crate::evidence::blobs::load(db, wanted).await?;
     let mut out = Vec::with_capacity(checks.len());
     for mut o in checks {
-        let sides = (
-            hash(&o, "baseline").and_then(|h| blobs.get(&h).cloned().flatten()),
-            hash(&o, "current").and_then(|h| blobs.get(&h).cloned().flatten()),
-        );
-        let (Some(a), Some(b)) = sides else {
+        let Ok(changes) = crate::evidence::diff::finding_changes(&o.evidence, &blobs) else {
             warnings.push(EvidenceWarning {
                 code: Some("exclusion_not_applied".into()),
                 policy_type: o.policy_type.clone(),
@@ -506,7 +590,6 @@ async fn apply_path_exclusions(
             continue;
         };
         let patterns = stored_patterns(&o.evidence);
-        let changes = crate::evidence::diff::diff(&a, &b);
         let hidden = changes
             .iter()
             .filter(|c| path_excluded(&patterns, &c.path))
@@ -675,11 +758,20 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
                 *a += 1;
                 *b += 1;
             }
-            match judge(baseline, present.is_some(), state) {
-                Verdict::Unchanged { content } => {
+            match judge(
+                baseline,
+                present.is_some(),
+                state,
+                profile.compare_assignments,
+            ) {
+                Verdict::Unchanged {
+                    content,
+                    assignments_uncompared,
+                } => {
                     if content {
                         tally.equal_at_content += 1;
                     }
+                    tally.assignments_uncompared += u64::from(assignments_uncompared);
                 }
                 Verdict::MissingBaseline => tally.missing_baseline += 1,
                 Verdict::MissingCurrent => tally.missing_current += 1,
@@ -688,7 +780,10 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
                     finding_type,
                     baseline: base,
                     current: cur,
+                    aspects,
+                    assignments_uncompared,
                 } => {
+                    tally.assignments_uncompared += u64::from(assignments_uncompared);
                     let display_name = present
                         .map(|s| s.display_name.clone())
                         .or_else(|| baseline.map(|b| b.display_name.clone()))
@@ -730,6 +825,7 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
                         severity: severity_for(&profile, finding_type),
                         evidence: json!({
                             "change_type": change.as_str(),
+                            "changed_aspects": aspects.names(),
                             "baseline": side_json(&base),
                             "current": side_json(&cur),
                             "excluded_paths": (!patterns.is_empty()).then_some(&patterns),
@@ -903,6 +999,8 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
             },
             "excluded": tally.excluded,
             "findings_resolved_excluded": resolved_excluded,
+            "compare_assignments": profile.compare_assignments,
+            "assignments_uncompared": tally.assignments_uncompared,
             "alignment_point_id": point.id,
             "conflicts": conflicts.len(),
             "conflicts_list": conflicts.iter().take(MAX_LISTED_CONFLICTS).map(|((t, k), c)| json!({

@@ -98,6 +98,7 @@ pub struct ProfileChanges {
     pub capture_mode: Option<CaptureMode>,
     pub subject_match: Option<SubjectMatch>,
     pub severity_overrides: Option<BTreeMap<FindingType, Severity>>,
+    pub compare_assignments: Option<bool>,
 }
 
 fn overrides_json(map: &BTreeMap<FindingType, Severity>) -> serde_json::Value {
@@ -129,6 +130,7 @@ pub async fn create_profile(
         capture_mode: Set(changes.capture_mode.unwrap_or(CaptureMode::Opportunistic)),
         subject_match: Set(changes.subject_match.unwrap_or(SubjectMatch::ExternalId)),
         severity_overrides: Set(changes.severity_overrides.as_ref().map(overrides_json)),
+        compare_assignments: Set(changes.compare_assignments.unwrap_or(false)),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -143,7 +145,8 @@ pub async fn create_profile(
             workspace_id: Some(workspace_id),
             tenant_id: None,
             target: Some(("baseline_profile", profile.id)),
-            metadata: json!({"name": name, "capture_mode": profile.capture_mode.as_str()}),
+            metadata: json!({"name": name, "capture_mode": profile.capture_mode.as_str(),
+                             "compare_assignments": profile.compare_assignments}),
         },
     )
     .await?;
@@ -182,6 +185,10 @@ pub async fn update_profile(
     if let Some(overrides) = changes.severity_overrides {
         active.severity_overrides = Set(Some(overrides_json(&overrides)));
         changed.push("severity_overrides");
+    }
+    if let Some(compare) = changes.compare_assignments {
+        active.compare_assignments = Set(compare);
+        changed.push("compare_assignments");
     }
     active.updated_at = Set(Utc::now());
     let txn = db.begin().await?;

@@ -34,6 +34,70 @@ pub fn diff(baseline: &Value, current: &Value) -> Vec<SettingChange> {
     out
 }
 
+/// The blobs a finding's changes are diffed from, as its evidence names
+/// them: each side's content where both sides are content and their
+/// hashes differ, and each side's assignment set where both have one and
+/// they differ (the compare records assignment hashes only when it
+/// compared them).
+pub fn finding_blob_pairs(evidence: &Value) -> Vec<(String, String)> {
+    let side = |key: &str| &evidence[key];
+    let (base, cur) = (side("baseline"), side("current"));
+    let mut pairs = Vec::new();
+    fn content(s: &Value) -> Option<&str> {
+        (s["provenance"]["fidelity"] == "content")
+            .then(|| s["hash"].as_str())
+            .flatten()
+    }
+    if let (Some(a), Some(b)) = (content(base), content(cur))
+        && a != b
+    {
+        pairs.push((a.to_owned(), b.to_owned()));
+    }
+    if let (Some(a), Some(b)) = (
+        base["assignments_hash"].as_str(),
+        cur["assignments_hash"].as_str(),
+    ) && a != b
+    {
+        pairs.push((a.to_owned(), b.to_owned()));
+    }
+    pairs
+}
+
+/// Why a finding's changes cannot be listed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unlisted {
+    /// No pair of sides to diff: a meta-fidelity comparison.
+    NoContent,
+    /// A side's blob is not stored.
+    NotStored,
+    /// A side's blob is stored but could not be read.
+    Unreadable,
+}
+
+/// The changes of a finding from the blobs of `finding_blob_pairs`,
+/// content first, then assignments (whose paths all start with
+/// `assignments[`), each in path order.
+pub fn finding_changes(
+    evidence: &Value,
+    blobs: &std::collections::HashMap<String, Option<Value>>,
+) -> Result<Vec<SettingChange>, Unlisted> {
+    let pairs = finding_blob_pairs(evidence);
+    if pairs.is_empty() {
+        return Err(Unlisted::NoContent);
+    }
+    let mut out = Vec::new();
+    for (a, b) in pairs {
+        let (Some(a), Some(b)) = (blobs.get(&a), blobs.get(&b)) else {
+            return Err(Unlisted::NotStored);
+        };
+        let (Some(a), Some(b)) = (a, b) else {
+            return Err(Unlisted::Unreadable);
+        };
+        out.extend(diff(a, b));
+    }
+    Ok(out)
+}
+
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_owned()

@@ -3,6 +3,7 @@
 //! compares only ever read hashes.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use entity::enums::{RunOutcome, RunType};
@@ -16,7 +17,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 
 use super::normalize::{self, NotNormalizable};
-use super::{EvidenceWarning, meta, registry};
+use super::{EvidenceWarning, assignments, meta, registry};
 use crate::audit::{self, Action};
 use crate::db::{MAX_STATEMENT_BYTES, jsonb_text};
 use crate::error::{Error, Result};
@@ -860,17 +861,26 @@ pub async fn write_versions(
     // Normalizing is CPU work and storing is database work: chunk k + 1 is
     // normalized on the blocking pool (over every core) while chunk k is
     // written.
+    // Assignments name groups and filters by id: their names come from the
+    // tenant's inventory, read for every version at once.
+    let refs = assignments::References::of(input.versions.iter().map(|v| &v.content));
+    let names = Arc::new(if refs.is_empty() {
+        assignments::Names::default()
+    } else {
+        assignments::names(txn, tenant_id, &refs).await?
+    });
     let mut chunks = in_chunks(input.versions, PIPELINE_CHUNK);
     let backend = db.get_database_backend();
-    let prepare = |chunk| spawn_prepare(chunk, backend);
+    let prepare = |chunk| spawn_prepare(chunk, backend, names.clone());
     let mut next = chunks.next().map(prepare);
     let mut stored_hashes = HashSet::new();
     let (mut not_normalizable, mut blobs_total) = (0u64, 0u64);
+    let mut ids_without_inventory = 0u64;
     let mut blob_job: Option<tokio::task::JoinHandle<Result<u64>>> = None;
     while let Some(pending) = next.take() {
         let mut prepared = pending.await.map_err(Error::internal)?;
         next = chunks.next().map(prepare);
-        for v in &prepared {
+        for v in &mut prepared {
             if let Err(err) = &v.normalized {
                 not_normalizable += 1;
                 warnings.push(EvidenceWarning {
@@ -878,6 +888,23 @@ pub async fn write_versions(
                     policy_type: v.policy_type.clone(),
                     external_id: Some(v.external_id.clone()),
                     reason: err.to_string(),
+                });
+            }
+            if let Some(Err(err)) = &v.assignments {
+                warnings.push(EvidenceWarning {
+                    code: Some("assignments_not_normalizable".into()),
+                    policy_type: v.policy_type.clone(),
+                    external_id: Some(v.external_id.clone()),
+                    reason: format!("assignments {err}; the version has no assignment hash"),
+                });
+            }
+            ids_without_inventory += v.assignment_ids_without_inventory;
+            for reason in std::mem::take(&mut v.assignment_warnings) {
+                warnings.push(EvidenceWarning {
+                    code: Some("assignment_unresolved".into()),
+                    policy_type: v.policy_type.clone(),
+                    external_id: Some(v.external_id.clone()),
+                    reason,
                 });
             }
         }
@@ -908,6 +935,18 @@ pub async fn write_versions(
     if let Some(job) = blob_job.take() {
         blobs_total += job.await.map_err(Error::internal)??;
     }
+    if ids_without_inventory > 0 {
+        warnings.push(EvidenceWarning {
+            code: Some("assignments_without_inventory".into()),
+            policy_type: registry::ASSIGNMENT_GROUP_TYPE.into(),
+            external_id: None,
+            reason: format!(
+                "{ids_without_inventory} group or filter ids in assignments could not be named: the tenant has no `{}` or `{}` inventory; record it (an inventory sync lists both) before the policies, or assignment sets are compared by digests of the ids",
+                registry::ASSIGNMENT_GROUP_TYPE,
+                registry::ASSIGNMENT_FILTER_TYPE
+            ),
+        });
+    }
 
     Ok(StoredVersions {
         total,
@@ -926,6 +965,21 @@ struct PreparedVersion {
     content: String,
     /// The normalized content, or why there is none.
     normalized: Result<Blob, NotNormalizable>,
+    /// The normalized assignment set; `None` when the payload had none.
+    assignments: Option<Result<Blob, NotNormalizable>>,
+    /// What could not be resolved in the assignments.
+    assignment_warnings: Vec<String>,
+    /// Assignment ids unresolved because the tenant lists none of their kind.
+    assignment_ids_without_inventory: u64,
+}
+
+impl PreparedVersion {
+    fn assignments_hash(&self) -> Option<String> {
+        match &self.assignments {
+            Some(Ok(blob)) => Some(blob.hash.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// Normalized content, as the evidence blob that stores it.
@@ -964,6 +1018,7 @@ pub(crate) fn blob_of(
 fn spawn_prepare(
     versions: Vec<PolicyVersionInput>,
     backend: DbBackend,
+    names: Arc<assignments::Names>,
 ) -> tokio::task::JoinHandle<Vec<PreparedVersion>> {
     tokio::task::spawn_blocking(move || {
         versions
@@ -972,12 +1027,23 @@ fn spawn_prepare(
             .map(|mut v| {
                 let normalized = normalize::normalize(&v.policy_type, &v.content)
                     .and_then(|n| blob_of(backend, n));
+                let (mut assignment_warnings, mut without_inventory) = (Vec::new(), 0);
+                let assignments = assignments::normalize(&v.content, &names).map(|a| {
+                    a.and_then(|a| {
+                        assignment_warnings = a.warnings;
+                        without_inventory = a.without_inventory;
+                        blob_of(backend, a.normalized)
+                    })
+                });
                 normalize::redact_secrets(&v.policy_type, &mut v.content);
                 PreparedVersion {
                     content: jsonb_text(&v.content),
                     policy_type: v.policy_type,
                     external_id: v.external_id,
                     normalized,
+                    assignments,
+                    assignment_warnings,
+                    assignment_ids_without_inventory: without_inventory,
                 }
             })
             .collect()
@@ -1030,14 +1096,18 @@ fn by_document_bytes<T>(rows: Vec<T>, bytes: impl Fn(&T) -> usize) -> Vec<Vec<T>
 fn fresh_blobs(chunk: &mut [PreparedVersion], stored: &mut HashSet<String>) -> Vec<Blob> {
     let mut fresh = Vec::new();
     for v in chunk.iter_mut() {
-        if let Ok(blob) = &mut v.normalized
-            && stored.insert(blob.hash.clone())
+        let assignments = v.assignments.as_mut().and_then(|a| a.as_mut().ok());
+        for blob in [v.normalized.as_mut().ok(), assignments]
+            .into_iter()
+            .flatten()
         {
-            fresh.push(Blob {
-                hash: blob.hash.clone(),
-                byte_size: blob.byte_size,
-                text: std::mem::take(&mut blob.text),
-            });
+            if stored.insert(blob.hash.clone()) {
+                fresh.push(Blob {
+                    hash: blob.hash.clone(),
+                    byte_size: blob.byte_size,
+                    text: std::mem::take(&mut blob.text),
+                });
+            }
         }
     }
     fresh
@@ -1131,7 +1201,8 @@ async fn store_versions(
     if backend == DbBackend::Postgres {
         for group in by_document_bytes(chunk, |v| v.content.len()) {
             let n = group.len();
-            let (mut types, mut ids, mut contents, mut hashes, mut warnings) = (
+            let (mut types, mut ids, mut contents, mut hashes, mut warnings, mut assigned) = (
+                Vec::with_capacity(n),
                 Vec::with_capacity(n),
                 Vec::with_capacity(n),
                 Vec::with_capacity(n),
@@ -1139,6 +1210,7 @@ async fn store_versions(
                 Vec::with_capacity(n),
             );
             for v in group {
+                assigned.push(v.assignments_hash().unwrap_or_default());
                 // The arrays hold no NULLs (see `by_document_bytes`): no hash
                 // and no warning go as '' and are stored as NULL.
                 let (hash, warning) = match v.normalized {
@@ -1154,10 +1226,11 @@ async fn store_versions(
             txn.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 "INSERT INTO policy_versions (tenant_id, policy_type, external_id, captured_at, \
-                 operation_run_id, content, content_hash, normalize_warning, created_at) \
-                 SELECT $1, t, e, $2, $3, c::jsonb, NULLIF(h, ''), NULLIF(w, ''), $4 \
-                 FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) \
-                 AS r(t, e, c, h, w)",
+                 operation_run_id, content, content_hash, normalize_warning, created_at, \
+                 assignments_hash) \
+                 SELECT $1, t, e, $2, $3, c::jsonb, NULLIF(h, ''), NULLIF(w, ''), $4, NULLIF(a, '') \
+                 FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) \
+                 AS r(t, e, c, h, w, a)",
                 [
                     tenant_id.into(),
                     captured_at.into(),
@@ -1168,6 +1241,7 @@ async fn store_versions(
                     contents.into(),
                     hashes.into(),
                     warnings.into(),
+                    assigned.into(),
                 ],
             ))
             .await?;
@@ -1185,8 +1259,10 @@ async fn store_versions(
         policy_version::Column::ContentHash,
         policy_version::Column::NormalizeWarning,
         policy_version::Column::CreatedAt,
+        policy_version::Column::AssignmentsHash,
     ]);
     for v in chunk {
+        let assigned = v.assignments_hash();
         let (hash, warning) = match v.normalized {
             Ok(blob) => (Some(blob.hash), None),
             Err(e) => (None, Some(e.reason)),
@@ -1202,6 +1278,7 @@ async fn store_versions(
                 hash.into(),
                 warning.into(),
                 now.into(),
+                assigned.into(),
             ])
             .map_err(Error::internal)?;
     }

@@ -2,6 +2,7 @@
 //! batched resolver, shared by capture and compare. Policy types differ only
 //! in the rules of the registry, never in code paths.
 
+pub mod assignments;
 pub mod blobs;
 pub mod diff;
 pub mod hash;
@@ -63,6 +64,10 @@ pub struct Provenance {
 pub struct Evidence {
     pub hash: String,
     pub provenance: Provenance,
+    /// Content evidence only: the hash of the subject's assignment set,
+    /// when its payload carried one (see `assignments`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignments_hash: Option<String>,
 }
 
 /// A problem with one subject's evidence that did not stop the work.

@@ -26,6 +26,20 @@ pub struct Normalized {
     pub warning: Option<String>,
 }
 
+impl Normalized {
+    /// An already normalized value with its canonical form and hash.
+    pub fn of(value: Value) -> Self {
+        let canonical = canonical_bytes(&value);
+        let hash = sha256_hex(&canonical);
+        Normalized {
+            value,
+            canonical,
+            hash,
+            warning: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("not normalizable: {reason}")]
 pub struct NotNormalizable {

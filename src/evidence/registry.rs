@@ -469,9 +469,46 @@ pub const SET_KEYS: &[(&str, &str)] = &[
     ("exemptedAppProtocols", "name"),
     ("values", "name"),
     ("firewallRules", "displayName"),
+    // Normalized assignment sets (see `evidence::assignments`): one
+    // element per target, `group:Sales Devices`.
+    ("assignments", "target"),
     // The root of a record-array payload (ADMX definition values).
     ("", "definition@odata.bind"),
 ];
+
+/// The inventory types that name what assignments point at: a group id
+/// (`target.groupId`) is looked up among the tenant's `groups`, a filter
+/// id (`target.deviceAndAppManagementAssignmentFilterId`) among its
+/// `assignmentFilters`, each by external id.
+pub const ASSIGNMENT_GROUP_TYPE: &str = "groups";
+pub const ASSIGNMENT_FILTER_TYPE: &str = "assignmentFilters";
+
+/// Assignment targets by OData type (Graph beta's
+/// `deviceAndAppManagementAssignmentTarget` family): the kind a
+/// normalized assignment names, and whether the target is a group.
+pub const ASSIGNMENT_TARGETS: &[(&str, &str, bool)] = &[
+    (
+        "microsoft.graph.allDevicesAssignmentTarget",
+        "allDevices",
+        false,
+    ),
+    (
+        "microsoft.graph.allLicensedUsersAssignmentTarget",
+        "allLicensedUsers",
+        false,
+    ),
+    ("microsoft.graph.groupAssignmentTarget", "group", true),
+    (
+        "microsoft.graph.exclusionGroupAssignmentTarget",
+        "exclusionGroup",
+        true,
+    ),
+];
+
+/// Assignment members that are settings of the assignment rather than
+/// identifiers (`intent` on device configurations and apps: apply,
+/// remove, required, available, uninstall).
+pub const ASSIGNMENT_SETTINGS: &[&str] = &["intent"];
 
 /// Arrays of keyless records that hold one logical setting each, in the
 /// settings catalog: a group collection's group values and a choice
@@ -635,6 +672,8 @@ pub static SUPPORTED: &[PolicyTypeRule] = &[
         "assignmentFilters",
         "microsoft.graph.deviceAndAppManagementAssignmentFilter",
     ),
+    // Entra ID groups: listed so that assignments can name their targets.
+    foundation("groups", "microsoft.graph.group"),
     PolicyTypeRule {
         declared_types: &[NOTIFICATION_TEMPLATE_DECLARED],
         ..foundation(
@@ -681,7 +720,13 @@ const fn endpoint(
 
 /// Compliance actions are a navigation property of each rule.
 const COMPLIANCE_ACTIONS: &str =
-    "$expand=scheduledActionsForRule($expand=scheduledActionConfigurations)";
+    "$expand=assignments,scheduledActionsForRule($expand=scheduledActionConfigurations)";
+
+/// The navigation property every assignable type but app protection
+/// policies has: `managedAppPolicy`, the entity type of that collection,
+/// has none (only some derived types do), so Graph refuses the expansion
+/// there.
+const ASSIGNMENTS: &str = "$expand=assignments";
 
 /// Every type the collector can read. Apple enrollment profiles
 /// (`enrollmentProfiles`) are nested under each DEP token, so they have
@@ -690,12 +735,12 @@ pub static GRAPH_ENDPOINTS: &[GraphEndpoint] = &[
     endpoint(
         "configurationPolicies",
         "/deviceManagement/configurationPolicies",
-        "$expand=settings",
+        "$expand=settings,assignments",
     ),
     endpoint(
         "compliancePolicies",
         "/deviceManagement/compliancePolicies",
-        "$expand=settings,scheduledActionsForRule($expand=scheduledActionConfigurations)",
+        "$expand=settings,assignments,scheduledActionsForRule($expand=scheduledActionConfigurations)",
     ),
     endpoint(
         "deviceCompliancePolicies",
@@ -705,17 +750,17 @@ pub static GRAPH_ENDPOINTS: &[GraphEndpoint] = &[
     endpoint(
         "deviceConfigurations",
         "/deviceManagement/deviceConfigurations",
-        "",
+        ASSIGNMENTS,
     ),
     endpoint(
         "deviceManagementIntents",
         "/deviceManagement/intents",
-        "$expand=settings",
+        "$expand=settings,assignments",
     ),
     endpoint(
         "groupPolicyConfigurations",
         "/deviceManagement/groupPolicyConfigurations",
-        "$expand=definitionValues($expand=presentationValues)",
+        "$expand=assignments,definitionValues($expand=presentationValues)",
     ),
     endpoint(
         "managedAppPolicies",
@@ -725,58 +770,58 @@ pub static GRAPH_ENDPOINTS: &[GraphEndpoint] = &[
     endpoint(
         "mobileAppConfigurations",
         "/deviceAppManagement/mobileAppConfigurations",
-        "",
+        ASSIGNMENTS,
     ),
     endpoint(
         "targetedManagedAppConfigurations",
         "/deviceAppManagement/targetedManagedAppConfigurations",
-        "$expand=apps",
+        "$expand=apps,assignments",
     ),
     endpoint(
         "deviceEnrollmentConfigurations",
         "/deviceManagement/deviceEnrollmentConfigurations",
-        "",
+        ASSIGNMENTS,
     ),
     endpoint(
         "windowsAutopilotDeploymentProfiles",
         "/deviceManagement/windowsAutopilotDeploymentProfiles",
-        "",
+        ASSIGNMENTS,
     ),
     endpoint(
         "windowsFeatureUpdateProfiles",
         "/deviceManagement/windowsFeatureUpdateProfiles",
-        "",
+        ASSIGNMENTS,
     ),
     endpoint(
         "windowsQualityUpdateProfiles",
         "/deviceManagement/windowsQualityUpdateProfiles",
-        "",
+        ASSIGNMENTS,
     ),
     endpoint(
         "windowsDriverUpdateProfiles",
         "/deviceManagement/windowsDriverUpdateProfiles",
-        "",
+        ASSIGNMENTS,
     ),
     // Scripts: a listing leaves out `scriptContent`; a GET returns it.
     endpoint(
         "deviceManagementScripts",
         "/deviceManagement/deviceManagementScripts",
-        "",
+        ASSIGNMENTS,
     ),
     endpoint(
         "deviceShellScripts",
         "/deviceManagement/deviceShellScripts",
-        "",
+        ASSIGNMENTS,
     ),
     endpoint(
         "deviceCustomAttributeShellScripts",
         "/deviceManagement/deviceCustomAttributeShellScripts",
-        "",
+        ASSIGNMENTS,
     ),
     endpoint(
         "deviceHealthScripts",
         "/deviceManagement/deviceHealthScripts",
-        "",
+        ASSIGNMENTS,
     ),
     endpoint("roleScopeTags", "/deviceManagement/roleScopeTags", ""),
     endpoint(
@@ -784,6 +829,13 @@ pub static GRAPH_ENDPOINTS: &[GraphEndpoint] = &[
         "/deviceManagement/assignmentFilters",
         "",
     ),
+    GraphEndpoint {
+        policy_type: "groups",
+        collection: "/groups",
+        // Names are all assignments need of a group.
+        list_query: "$select=id,displayName",
+        content_query: "",
+    },
     endpoint(
         "notificationMessageTemplates",
         "/deviceManagement/notificationMessageTemplates",
@@ -917,7 +969,11 @@ mod tests {
         for e in GRAPH_ENDPOINTS {
             assert!(is_supported(e.policy_type), "{}", e.policy_type);
             assert!(seen.insert(e.policy_type), "{} twice", e.policy_type);
-            assert!(e.collection.starts_with("/device"), "{}", e.collection);
+            assert!(
+                e.collection.starts_with("/device") || e.collection == "/groups",
+                "{}",
+                e.collection
+            );
             assert!(!e.content_query.starts_with('?') && !e.list_query.starts_with('?'));
         }
         // Every supported type is collectable but Apple enrollment

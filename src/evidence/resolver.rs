@@ -135,11 +135,20 @@ type VersionTuple = (
     DateTime<Utc>,
     Option<i64>,
     Option<String>,
+    Option<String>,
 );
 
 impl From<VersionTuple> for VersionRow {
     fn from(
-        (id, policy_type, external_id, captured_at, operation_run_id, content_hash): VersionTuple,
+        (
+            id,
+            policy_type,
+            external_id,
+            captured_at,
+            operation_run_id,
+            content_hash,
+            assignments_hash,
+        ): VersionTuple,
     ) -> Self {
         VersionRow {
             id,
@@ -148,6 +157,7 @@ impl From<VersionTuple> for VersionRow {
             captured_at,
             operation_run_id,
             content_hash,
+            assignments_hash,
         }
     }
 }
@@ -311,7 +321,8 @@ impl ContentProvider {
         let rows: Vec<VersionRow> = if db.get_database_backend() == DbBackend::Postgres {
             let sql = pg_subject_lookup(
                 "policy_versions",
-                "id, policy_type, external_id, captured_at, operation_run_id, content_hash",
+                "id, policy_type, external_id, captured_at, operation_run_id, content_hash, \
+                 assignments_hash",
                 "AND ($3::timestamptz IS NULL OR x.captured_at >= $3)",
             );
             let values: [sea_orm::Value; 3] = [
@@ -456,6 +467,7 @@ async fn content_evidence<'a, C: ConnectionTrait>(
                     observed_at: row.captured_at,
                     observed_operation_run_id: row.operation_run_id,
                 },
+                assignments_hash: row.assignments_hash,
             })
         })
         .collect())
@@ -475,6 +487,7 @@ fn meta_evidence(
             observed_at: last_seen_at,
             observed_operation_run_id: last_seen_operation_run_id,
         },
+        assignments_hash: None,
     })
 }
 
@@ -490,6 +503,7 @@ fn version_rows(tenant_id: i64, since: Option<DateTime<Utc>>) -> Select<policy_v
             policy_version::Column::CapturedAt,
             policy_version::Column::OperationRunId,
             policy_version::Column::ContentHash,
+            policy_version::Column::AssignmentsHash,
         ])
         .filter(policy_version::Column::TenantId.eq(tenant_id));
     match since {
@@ -507,6 +521,7 @@ struct VersionRow {
     captured_at: DateTime<Utc>,
     operation_run_id: Option<i64>,
     content_hash: Option<String>,
+    assignments_hash: Option<String>,
 }
 
 impl VersionRow {

@@ -26,9 +26,18 @@ pub const ACCEPTANCE_EXPIRED: &str = "acceptance_expired";
 const SWEEP_BATCH: u64 = 500;
 
 /// The current hash a finding's evidence names (`None` for a missing
-/// policy, whose current side is absent).
+/// policy, whose current side is absent). Where the compare compared
+/// assignments, the side names their hash too, and both make the state
+/// accepted: a digest of the two, so that either changing reopens it.
 pub fn current_hash(evidence: &serde_json::Value) -> Option<String> {
-    evidence["current"]["hash"].as_str().map(str::to_owned)
+    let side = &evidence["current"];
+    let hash = side["hash"].as_str()?;
+    Some(match side["assignments_hash"].as_str() {
+        None => hash.to_owned(),
+        Some(assignments) => {
+            crate::evidence::hash::sha256_hex(format!("{hash}|{assignments}").as_bytes())
+        }
+    })
 }
 
 /// Reopens `ids` (accepted findings), with the reason for each, audited

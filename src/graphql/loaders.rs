@@ -355,13 +355,8 @@ pub async fn prime_findings(
     let blobs = prime_if(loaders, wants("settingChanges"), || {
         findings
             .iter()
-            .flat_map(|f| {
-                sides.iter().filter_map(|side| {
-                    let s = &f.evidence_jsonb[side];
-                    (s["provenance"]["fidelity"] == "content")
-                        .then(|| s["hash"].as_str().map(|h| BlobHash(h.to_owned())))?
-                })
-            })
+            .flat_map(|f| crate::evidence::diff::finding_blob_pairs(&f.evidence_jsonb))
+            .flat_map(|(a, b)| [BlobHash(a), BlobHash(b)])
             .collect()
     });
     futures_util::try_join!(tenants, profiles, snapshots, runs, blobs)?;

@@ -52,8 +52,22 @@ async fn setup_with(
     page_size: usize,
     configure: impl FnOnce(&mut drift_engine::Config),
 ) -> Setup {
-    let graph =
-        GraphServer::start(&graph_server::corpus_tenant(), accepts.clone(), page_size).await;
+    setup_serving(
+        &graph_server::corpus_tenant(),
+        accepts,
+        page_size,
+        configure,
+    )
+    .await
+}
+
+async fn setup_serving(
+    data: &BTreeMap<String, Vec<Value>>,
+    accepts: Accepts,
+    page_size: usize,
+    configure: impl FnOnce(&mut drift_engine::Config),
+) -> Setup {
+    let graph = GraphServer::start(data, accepts.clone(), page_size).await;
     let app = TestApp::spawn_with(|c| {
         fast(c, &graph);
         configure(c);
@@ -1089,5 +1103,96 @@ async fn a_looping_next_link_fails_its_type_and_a_refused_credential_is_asked_on
             .token_requests
             .load(std::sync::atomic::Ordering::SeqCst),
         before + 1
+    );
+}
+
+#[tokio::test]
+async fn collected_assignments_are_expanded_and_name_their_groups_and_filters() {
+    const GROUP: &str = "3f1c2b4a-8d7e-4c5b-9a6f-1e2d3c4b5a69";
+    const FILTER: &str = "b6a5c4d3-2e1f-4a9b-8c7d-6e5f4a3b2c1d";
+    let mut data = graph_server::corpus_tenant();
+    // A tenant's directory as Graph lists it, more than one page of it.
+    let mut groups = vec![
+        json!({"id": GROUP, "displayName": "Specialized Workstations",
+        "securityEnabled": true, "mailEnabled": false, "mailNickname": "sws"}),
+    ];
+    groups.extend((0..5).map(|n| {
+        json!({"id": format!("00000000-0000-4000-8000-{n:012x}"), "displayName": format!("Team {n}"),
+               "securityEnabled": true, "mailEnabled": false, "mailNickname": format!("t{n}")})
+    }));
+    data.insert("groups".into(), groups);
+    data.insert(
+        "assignmentFilters".into(),
+        vec![json!({"id": FILTER, "displayName": "Corporate devices", "platform": "windows10AndLater",
+                    "rule": "(device.deviceOwnership -eq \"Corporate\")"})],
+    );
+    // The device restrictions export, assigned by id as Graph returns it.
+    let restrictions = data
+        .get_mut("deviceConfigurations")
+        .expect("device configurations")
+        .iter_mut()
+        .find(|i| i["assignments"].is_array())
+        .expect("an assigned device configuration");
+    restrictions["assignments"][0]["target"]["groupId"] = json!(GROUP);
+    restrictions["assignments"][0]["target"]["deviceAndAppManagementAssignmentFilterId"] =
+        json!(FILTER);
+    restrictions["assignments"][0]["target"]["deviceAndAppManagementAssignmentFilterType"] =
+        json!("include");
+    let id = restrictions["id"].as_str().expect("id").to_owned();
+    let s = setup_serving(&data, Accepts::Secret(CLIENT_SECRET.into()), 4, |_| {}).await;
+
+    let sync = s
+        .sync(
+            &s.tenant,
+            &["groups", "assignmentFilters", "deviceConfigurations"],
+        )
+        .await;
+    assert_eq!(sync.outcome, RunOutcome::Succeeded, "{}", sync.context);
+    let names: BTreeSet<String> = items_of(&s.app.db, &s.tenant)
+        .await
+        .into_iter()
+        .filter(|i| i.0 == "groups")
+        .map(|i| i.2)
+        .collect();
+    assert_eq!(names.len(), 6);
+    assert!(names.contains("Specialized Workstations"));
+    let capture = s.capture(&s.tenant, &["deviceConfigurations"]).await;
+    assert_eq!(
+        capture.outcome,
+        RunOutcome::Succeeded,
+        "{}",
+        capture.context
+    );
+    let log = s.graph.log().join("\n");
+    assert!(
+        log.contains("/groups?$select=id,displayName"),
+        "groups are listed by name only: {log}"
+    );
+    assert!(log.contains("$expand=assignments"), "{log}");
+    assert!(
+        !capture
+            .context
+            .to_string()
+            .contains("assignment_unresolved"),
+        "{}",
+        capture.context
+    );
+
+    let version = policy_version::Entity::find()
+        .filter(policy_version::Column::ExternalId.eq(id.as_str()))
+        .one(&s.app.db)
+        .await
+        .expect("read")
+        .expect("the version");
+    let hash = version.assignments_hash.expect("an assignment hash");
+    let blob = entity::evidence_blob::Entity::find_by_id(hash)
+        .one(&s.app.db)
+        .await
+        .expect("read")
+        .expect("the assignment blob");
+    assert_eq!(
+        blob.content,
+        json!({"assignments": [{"target": "group:Specialized Workstations", "kind": "group",
+            "group": "Specialized Workstations", "filter": "Corporate devices", "filterMode": "include"}]})
     );
 }

@@ -1,6 +1,7 @@
 //! Governance through the real server: exclusions of setting paths and of
 //! whole subjects, their patterns, and what compares do with them.
 
+use sea_orm::EntityTrait as _;
 use serde_json::{Value, json};
 
 use crate::common::{TestApp, error_code};
@@ -858,4 +859,309 @@ async fn two_profiles_that_expect_different_content_are_a_conflict() {
             .context
     };
     assert_eq!(context["baseline_compare"]["conflicts"], 1);
+}
+
+/// Entra ID object ids of two tenants' groups and filters: the same names
+/// under other ids, as in any two real tenants.
+const SOURCE_GROUP: &str = "3f1c2b4a-8d7e-4c5b-9a6f-1e2d3c4b5a69";
+const SOURCE_FILTER: &str = "b6a5c4d3-2e1f-4a9b-8c7d-6e5f4a3b2c1d";
+const TARGET_GROUP: &str = "7c2d9e1f-4b3a-4d5c-8e6f-9a0b1c2d3e4f";
+const TARGET_PILOT: &str = "0a9b8c7d-6e5f-4a3b-9c1d-2e3f4a5b6c7d";
+const TARGET_FILTER: &str = "e1d2c3b4-a5f6-4e7d-8c9b-0a1f2e3d4c5b";
+const UNKNOWN_GROUP: &str = "99999999-8888-4777-a666-555555555555";
+
+/// The corpus's secured-workstation device restrictions, whose one
+/// assignment names its group in `groupId` by name (as the export tool
+/// wrote it), pointed at `group` by id instead, with `intent` and a
+/// filter as Graph returns them, and the name `display_name`.
+fn assigned(group: &str, intent: &str, filter: &str, display_name: &str) -> Value {
+    let (_, path) = corpus_files()
+        .into_iter()
+        .find(|(_, p)| {
+            p.to_string_lossy()
+                .contains("Specialized-Win10-Device-Restrictions-UI")
+        })
+        .expect("the device restrictions export");
+    let mut payload = load(&path);
+    let assignments = payload["assignments"].as_array_mut().expect("assignments");
+    assert_eq!(assignments.len(), 1, "the export has one assignment");
+    assert_eq!(
+        assignments[0]["target"]["groupId"], "Specialized Workstations",
+        "the export names its group"
+    );
+    assignments[0]["target"]["groupId"] = json!(group);
+    assignments[0]["target"]["deviceAndAppManagementAssignmentFilterId"] = json!(filter);
+    assignments[0]["target"]["deviceAndAppManagementAssignmentFilterType"] = json!("include");
+    assignments[0]["intent"] = json!("apply");
+    if intent != "apply" {
+        assignments[0]["intent"] = json!(intent);
+    }
+    payload["displayName"] = json!(display_name);
+    payload
+}
+
+/// A tenant's groups and filters, as an inventory listing records them.
+fn directory(groups: &[(&str, &str)], filters: &[(&str, &str)]) -> Vec<Policy> {
+    groups
+        .iter()
+        .map(|(id, name)| ("groups".into(), (*id).into(), json!({"displayName": name})))
+        .chain(filters.iter().map(|(id, name)| {
+            (
+                "assignmentFilters".into(),
+                (*id).into(),
+                json!({"displayName": name}),
+            )
+        }))
+        .collect()
+}
+
+async fn compare_both(s: &Scenario, other_profile: &str) {
+    for p in [s.profile.as_str(), other_profile] {
+        let id = s
+            .app
+            .gql_ok(
+                &s.token,
+                "mutation($p: ID!, $t: ID!) { startBaselineCompare(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
+                json!({"p": p, "t": s.target}),
+            )
+            .await["startBaselineCompare"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        s.wait(&id).await;
+    }
+}
+
+async fn open_aspects(s: &Scenario) -> Vec<Value> {
+    s.app
+        .gql_ok(&s.token, ASPECTS, json!({"t": s.target}))
+        .await["findings"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
+}
+
+const ASPECTS: &str = "query($t: ID!) { findings(tenantId: $t, status: [OPEN]) { edges { node {
+    subject { displayName } baselineProfile { id } changedAspects
+    current { assignmentsHash }
+    settingChanges { available changes { path change baseline current } } } } } }";
+
+#[tokio::test]
+async fn an_assignment_only_change_is_found_with_compare_assignments_and_not_without() {
+    let app = TestApp::spawn().await;
+    let s = Scenario::new(
+        app,
+        json!({"captureMode": "OPPORTUNISTIC", "compareAssignments": true}),
+    )
+    .await;
+    let plain = json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration",
+        "displayName": "Passwords", "passwordMinimumLength": 8, "assignments": []});
+    let base: Vec<Policy> = directory(
+        &[(SOURCE_GROUP, "Specialized Workstations")],
+        &[(SOURCE_FILTER, "Corporate devices")],
+    )
+    .into_iter()
+    .chain([
+        (
+            "deviceConfigurations".into(),
+            "dc-1".into(),
+            assigned(SOURCE_GROUP, "apply", SOURCE_FILTER, "Restrictions"),
+        ),
+        ("deviceConfigurations".into(), "dc-2".into(), plain.clone()),
+    ])
+    .collect();
+    s.sync(&s.source, &base, &[]).await;
+    s.versions(&s.source, &base[2..]).await;
+    assert_eq!(s.capture().await["outcome"], "SUCCEEDED");
+
+    // A second profile of the same source that does not compare assignments.
+    let workspace = s
+        .app
+        .gql_ok(
+            &s.token,
+            "query($t: ID!) { tenant(id: $t) { workspace { id } } }",
+            json!({"t": s.source}),
+        )
+        .await["tenant"]["workspace"]["id"]
+        .clone();
+    let settings_only = s
+        .app
+        .gql_ok(
+            &s.token,
+            "mutation($ws: ID!) { createBaselineProfile(input: {workspaceId: $ws, name: \"Settings only\", captureMode: OPPORTUNISTIC}) { id compareAssignments } }",
+            json!({"ws": workspace}),
+        )
+        .await["createBaselineProfile"]
+        .clone();
+    assert_eq!(settings_only["compareAssignments"], false);
+    let settings_only = settings_only["id"].as_str().expect("id").to_owned();
+    let run = s
+        .app
+        .gql_ok(
+            &s.token,
+            "mutation($p: ID!, $t: ID!) { startBaselineCapture(input: {baselineProfileId: $p, sourceTenantId: $t}) { id } }",
+            json!({"p": settings_only, "t": s.source}),
+        )
+        .await["startBaselineCapture"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    s.wait(&run).await;
+    s.app
+        .gql_ok(
+            &s.token,
+            "mutation($p: ID!, $t: ID!) { assignBaselineProfile(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
+            json!({"p": settings_only, "t": s.target}),
+        )
+        .await;
+    // The target's groups and filter have other ids and the same names:
+    // the same assignments, so no drift.
+    let directory_b = directory(
+        &[
+            (TARGET_GROUP, "Specialized Workstations"),
+            (TARGET_PILOT, "Pilot Devices"),
+        ],
+        &[(TARGET_FILTER, "Corporate devices")],
+    );
+    let target = |intent: &str, password: i64| -> Vec<Policy> {
+        let mut plain = plain.clone();
+        plain["passwordMinimumLength"] = json!(password);
+        directory_b
+            .iter()
+            .cloned()
+            .chain([
+                (
+                    "deviceConfigurations".into(),
+                    "dc-1".into(),
+                    assigned(TARGET_GROUP, intent, TARGET_FILTER, "Restrictions"),
+                ),
+                ("deviceConfigurations".into(), "dc-2".into(), plain),
+            ])
+            .collect()
+    };
+    s.sync(&s.target, &target("apply", 8), &[]).await;
+    s.versions(&s.target, &target("apply", 8)[3..]).await;
+    compare_both(&s, &settings_only).await;
+    assert_eq!(open_aspects(&s).await, Vec::<Value>::new());
+
+    // Someone turns the assignment into a removal and changes dc-2's
+    // setting: with compareAssignments, dc-1 is an ASSIGNMENTS finding and
+    // dc-2 a SETTINGS one; without, only dc-2 is found.
+    s.versions(&s.target, &target("remove", 12)[3..]).await;
+    compare_both(&s, &settings_only).await;
+    let found = open_aspects(&s).await;
+    let of = |profile: &str, name: &str| {
+        found
+            .iter()
+            .find(|f| f["baselineProfile"]["id"] == profile && f["subject"]["displayName"] == name)
+            .cloned()
+    };
+    let assignments = of(&s.profile, "Restrictions").expect("an assignment finding");
+    assert_eq!(assignments["changedAspects"], json!(["ASSIGNMENTS"]));
+    assert!(assignments["current"]["assignmentsHash"].is_string());
+    assert_eq!(
+        assignments["settingChanges"]["changes"],
+        json!([{"path": "assignments[group:Specialized Workstations].intent", "change": "MODIFIED",
+                "baseline": "apply", "current": "remove"}])
+    );
+    let settings = of(&s.profile, "Passwords").expect("a settings finding");
+    assert_eq!(settings["changedAspects"], json!(["SETTINGS"]));
+    assert_eq!(
+        settings["settingChanges"]["changes"][0]["path"],
+        "passwordMinimumLength"
+    );
+    assert!(of(&settings_only, "Restrictions").is_none(), "{found:?}");
+    let plain_finding = of(&settings_only, "Passwords").expect("found without the option too");
+    assert_eq!(plain_finding["changedAspects"], json!(["SETTINGS"]));
+    assert!(plain_finding["current"]["assignmentsHash"].is_null());
+    assert_eq!(found.len(), 3, "{found:?}");
+
+    // Moving the assignment to another group is an added and a removed
+    // target, by name.
+    let mut moved = target("apply", 8);
+    moved[3].2 = assigned(TARGET_PILOT, "apply", TARGET_FILTER, "Restrictions");
+    s.versions(&s.target, &moved[3..]).await;
+    compare_both(&s, &settings_only).await;
+    let found = open_aspects(&s).await;
+    let changes: Vec<(String, String)> = found
+        .iter()
+        .find(|f| f["baselineProfile"]["id"] == s.profile.as_str())
+        .expect("the assignment finding")["settingChanges"]["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (
+                c["path"].as_str().expect("path").to_owned(),
+                c["change"].as_str().expect("change").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("assignments[group:Pilot Devices]".into(), "ADDED".into()),
+            (
+                "assignments[group:Specialized Workstations]".into(),
+                "REMOVED".into()
+            ),
+        ]
+    );
+    assert_eq!(found.len(), 1, "dc-2 is back to the baseline: {found:?}");
+
+    // An id the tenant's groups inventory does not list is a warning that
+    // names the assignment, and the version still records its set.
+    let data = s
+        .app
+        .gql_ok(
+            &s.token,
+            "mutation($i: RecordPolicyVersionsInput!) { recordPolicyVersions(input: $i) { outcome warnings { policyType externalId code reason } } }",
+            json!({"i": {"tenantId": s.target, "versions": [{"policyType": "deviceConfigurations", "externalId": "dc-1",
+                "content": assigned(UNKNOWN_GROUP, "apply", TARGET_FILTER, "Restrictions")}]}}),
+        )
+        .await;
+    let run = &data["recordPolicyVersions"];
+    assert_eq!(run["outcome"], "SUCCEEDED");
+    let warnings = run["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0]["code"], "assignment_unresolved");
+    assert_eq!(warnings[0]["externalId"], "dc-1");
+    assert!(
+        warnings[0]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains(&format!(
+                "assignments[0] (group) names group `{UNKNOWN_GROUP}`"
+            )),
+        "{warnings:?}"
+    );
+
+    // No tenant identifier reached a snapshot item or a stored blob.
+    let blobs = entity::evidence_blob::Entity::find()
+        .all(&s.app.db)
+        .await
+        .expect("blobs");
+    let items = entity::baseline_snapshot_item::Entity::find()
+        .all(&s.app.db)
+        .await
+        .expect("items");
+    assert!(items.iter().any(|i| i.assignments_hash.is_some()));
+    let stored = format!(
+        "{:?}{:?}",
+        blobs.iter().map(|b| &b.content).collect::<Vec<_>>(),
+        items
+    );
+    for id in [
+        SOURCE_GROUP,
+        SOURCE_FILTER,
+        TARGET_GROUP,
+        TARGET_PILOT,
+        TARGET_FILTER,
+        UNKNOWN_GROUP,
+    ] {
+        assert!(!stored.contains(id), "{id} was stored");
+    }
+    assert!(stored.contains("Corporate devices"));
 }

@@ -60,6 +60,13 @@ pub const COLLECTIONS: &[(&str, &str, &[&str])] = &[
         "/deviceAppManagement/managedAppPolicies",
         &["apps", "assignments"],
     ),
+    // What assignments point at (no corpus files: tests add their own).
+    ("groups", "/groups", &[]),
+    (
+        "assignmentFilters",
+        "/deviceManagement/assignmentFilters",
+        &[],
+    ),
 ];
 
 pub fn collection_of(policy_type: &str) -> &'static str {
@@ -421,6 +428,23 @@ fn shaped(item: &Value, collection: &str, expand: &[String]) -> Value {
     out
 }
 
+/// An item with only the properties `$select` names (OData keeps
+/// `@odata.type` where the item is of a derived type; none here are).
+fn selected(item: Value, query: &HashMap<String, String>) -> Value {
+    let Some(select) = query.get("$select") else {
+        return item;
+    };
+    let wanted: Vec<&str> = select.split(',').map(str::trim).collect();
+    match item {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(k, _)| wanted.contains(&k.as_str()))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// Answers one GET (a listing page or an item), as a status and a body.
 fn answer_get(
     state: &ServerState,
@@ -449,7 +473,7 @@ fn answer_get(
             .iter()
             .skip(offset)
             .take(state.page_size)
-            .map(|i| shaped(i, path, &[]))
+            .map(|i| selected(shaped(i, path, &[]), query))
             .collect();
         if faults.item_without_id_for.as_deref() == Some(path) && offset == 0 {
             page.push(json!({"displayName": "an item without id"}));
@@ -465,7 +489,15 @@ fn answer_get(
         });
         let next = offset + state.page_size;
         if next < items.len() {
-            body["@odata.nextLink"] = json!(format!("{}/beta{path}?$skiptoken={next}", state.base));
+            // Graph's nextLink carries the request's query options on.
+            let select = query
+                .get("$select")
+                .map(|s| format!("&$select={s}"))
+                .unwrap_or_default();
+            body["@odata.nextLink"] = json!(format!(
+                "{}/beta{path}?$skiptoken={next}{select}",
+                state.base
+            ));
         }
         if faults.relative_next_link_for.as_deref() == Some(path) && next < items.len() {
             body["@odata.nextLink"] = json!(format!(

@@ -106,29 +106,83 @@ async fn corpus_ingestion_end_to_end() {
     assert_eq!(run["summaryCounts"]["versions_normalized"], subjects.len());
     assert_eq!(run["warnings"], json!([]));
 
-    // Content-identical exports share a blob; no blob holds a tenant identifier.
+    // Content-identical exports share a blob; no blob holds a tenant
+    // identifier. Assignment sets are blobs of their own, holding names.
     let blobs = evidence_blob::Entity::find()
         .all(&app.db)
         .await
         .expect("blobs");
+    let stored_versions = policy_version::Entity::find()
+        .all(&app.db)
+        .await
+        .expect("stored_versions");
+    let content_hashes: std::collections::HashSet<String> = stored_versions
+        .iter()
+        .filter_map(|v| v.content_hash.clone())
+        .collect();
+    let assignment_hashes: std::collections::HashSet<String> = stored_versions
+        .iter()
+        .filter_map(|v| v.assignments_hash.clone())
+        .collect();
+    let with_assignments = stored_versions
+        .iter()
+        .filter(|v| v.content.get("assignments").is_some())
+        .count();
+    assert!(with_assignments > 0, "the corpus has assigned policies");
+    assert_eq!(
+        stored_versions
+            .iter()
+            .filter(|v| v.assignments_hash.is_some())
+            .count(),
+        with_assignments,
+        "every version that carried assignments has their hash"
+    );
+    let content_blobs = blobs
+        .iter()
+        .filter(|b| content_hashes.contains(&b.hash))
+        .count();
     assert!(
-        blobs.len() < subjects.len(),
+        content_blobs < subjects.len(),
         "identical content is stored once"
+    );
+    assert_eq!(
+        blobs.len(),
+        content_blobs + assignment_hashes.len(),
+        "every blob is content or an assignment set"
     );
     for blob in &blobs {
         let text = blob.content.to_string();
-        for needle in [
-            "\"assignments\"",
-            "\"groupId\"",
-            "roleScopeTagIds",
-            "Privileged Workstation Users",
-            "Emergency Breakglass",
-        ] {
+        let needles: &[&str] = if assignment_hashes.contains(&blob.hash) {
+            // Names, never ids: the corpus's assignment and source ids.
+            &[
+                "\"groupId\"",
+                "sourceId",
+                "a8994b69",
+                "070e9f28",
+                "_add56c8b",
+            ]
+        } else {
+            &[
+                "\"assignments\"",
+                "\"groupId\"",
+                "roleScopeTagIds",
+                "Privileged Workstation Users",
+                "Emergency Breakglass",
+            ]
+        };
+        for needle in needles {
             assert!(!text.contains(needle), "blob {} holds {needle}", blob.hash);
         }
         // What is stored is the content that was hashed.
         assert_eq!(hash_value(&blob.content), blob.hash, "{}", blob.byte_size);
     }
+    assert!(
+        blobs.iter().any(|b| b
+            .content
+            .to_string()
+            .contains("exclusionGroup:Emergency Breakglass")),
+        "assignments are compared by group name"
+    );
     assert_eq!(
         run["summaryCounts"]["blobs_total"],
         blobs.len(),

@@ -41,6 +41,9 @@ pub struct CreateBaselineProfileInput {
     pub capture_mode: Option<CaptureMode>,
     pub subject_match: Option<SubjectMatch>,
     pub severity_overrides: Option<Vec<SeverityOverrideInput>>,
+    /// Compare assignment sets as well as settings (default false). See
+    /// `BaselineProfile.compareAssignments`.
+    pub compare_assignments: Option<bool>,
 }
 
 #[derive(InputObject)]
@@ -53,6 +56,9 @@ pub struct UpdateBaselineProfileInput {
     pub capture_mode: Option<CaptureMode>,
     pub subject_match: Option<SubjectMatch>,
     pub severity_overrides: Option<Vec<SeverityOverrideInput>>,
+    /// Compare assignment sets as well as settings (default false). See
+    /// `BaselineProfile.compareAssignments`.
+    pub compare_assignments: Option<bool>,
 }
 
 #[derive(InputObject)]
@@ -143,6 +149,7 @@ impl BaselineMutation {
                 capture_mode: input.capture_mode.map(Into::into),
                 subject_match: input.subject_match.map(Into::into),
                 severity_overrides: overrides(input.severity_overrides),
+                compare_assignments: input.compare_assignments,
             },
         )
         .await?;
@@ -174,6 +181,7 @@ impl BaselineMutation {
                 capture_mode: input.capture_mode.map(Into::into),
                 subject_match: input.subject_match.map(Into::into),
                 severity_overrides: overrides(input.severity_overrides),
+                compare_assignments: input.compare_assignments,
             },
         )
         .await?;

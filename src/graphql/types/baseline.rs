@@ -92,6 +92,19 @@ impl BaselineProfile {
         self.0.subject_match.into()
     }
 
+    /// Whether compares also compare assignment sets. Assignments are
+    /// normalized to `{kind, group, intent, filter, filterMode}`, with
+    /// group and filter ids resolved to display names through the
+    /// tenant's `groups` and `assignmentFilters` inventory when the
+    /// version is recorded (an id it does not list is a warning, and is
+    /// compared by a digest). Only content evidence carries assignments,
+    /// so meta-fidelity subjects are compared as before; a subject whose
+    /// content on either side has no assignments captured is counted in
+    /// the compare's `assignments_uncompared`.
+    async fn compare_assignments(&self) -> bool {
+        self.0.compare_assignments
+    }
+
     async fn severity_overrides(&self) -> Vec<SeverityOverride> {
         use entity::enums::FindingType as F;
         [F::MissingPolicy, F::DifferentVersion, F::UnexpectedPolicy]
@@ -277,6 +290,7 @@ impl BaselineSnapshotItem {
                     observed_at: serde_json::from_value(e["observed_at"].clone()).ok()?,
                     observed_operation_run_id: e["observed_operation_run_id"].as_i64(),
                 },
+                assignments_hash: self.0.assignments_hash.clone(),
             }
             .into(),
         )

@@ -82,12 +82,17 @@ impl Provenance {
 pub struct EvidenceSide {
     pub hash: String,
     pub provenance: Provenance,
+    /// The hash of the side's assignment set, normalized to group and
+    /// filter names. Content evidence only, and on findings only where the
+    /// profile compares assignments.
+    pub assignments_hash: Option<String>,
 }
 
 impl From<evidence::Evidence> for EvidenceSide {
     fn from(e: evidence::Evidence) -> Self {
         EvidenceSide {
             hash: e.hash,
+            assignments_hash: e.assignments_hash,
             provenance: Provenance {
                 fidelity: e.provenance.fidelity.into(),
                 source: e.provenance.source.into(),

@@ -51,6 +51,17 @@ pub enum Severity {
     Critical,
 }
 
+/// What differs in a DIFFERENT_VERSION finding.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangedAspect {
+    /// The normalized content (compared at content fidelity).
+    Settings,
+    /// The assignment set (profiles with `compareAssignments` only).
+    Assignments,
+    /// The inventory metadata (compared at meta fidelity).
+    Metadata,
+}
+
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SettingChangeKind {
     Added,
@@ -159,6 +170,7 @@ impl Finding {
         let evidence = Evidence {
             hash: side.get("hash")?.as_str()?.to_owned(),
             provenance: serde_json::from_value(side.get("provenance")?.clone()).ok()?,
+            assignments_hash: side["assignments_hash"].as_str().map(str::to_owned),
         };
         Some(evidence.into())
     }
@@ -263,14 +275,11 @@ impl Finding {
     }
 
     /// Setting-level differences, from the stored normalized content of both
-    /// sides. Only content findings with both sides have them.
+    /// sides. Only content findings with both sides have them. Where the
+    /// profile compares assignments, changed assignments are listed too,
+    /// under paths such as `assignments[group:Sales Devices].intent`.
     async fn setting_changes(&self, ctx: &Context<'_>) -> Result<SettingChanges> {
-        let hash = |key: &str| {
-            let side = &self.0.evidence_jsonb[key];
-            (side["provenance"]["fidelity"] == "content")
-                .then(|| side["hash"].as_str().map(str::to_owned))
-                .flatten()
-        };
+        use crate::evidence::diff::{self, Unlisted};
         let unavailable = |reason: &str| SettingChanges {
             available: false,
             reason: Some(reason.to_owned()),
@@ -282,32 +291,41 @@ impl Finding {
                 "only one side exists, so there is nothing to diff",
             ));
         }
-        let (Some(base), Some(cur)) = (hash("baseline"), hash("current")) else {
-            return Ok(unavailable(
-                "compared at meta fidelity: settings need content evidence on both sides",
-            ));
-        };
+        let wanted = diff::finding_blob_pairs(&self.0.evidence_jsonb)
+            .into_iter()
+            .flat_map(|(a, b)| [BlobHash(a), BlobHash(b)]);
         let loaders = ctx.data_unchecked::<Loaders>();
-        let blobs = loaders
-            .load_many([BlobHash(base.clone()), BlobHash(cur.clone())])
+        let blobs: std::collections::HashMap<String, Option<serde_json::Value>> = loaders
+            .load_many(wanted)
             .await
-            .map_err(Error::from)?;
-        let (Some(a), Some(b)) = (blobs.get(&BlobHash(base)), blobs.get(&BlobHash(cur))) else {
-            return Ok(unavailable(
-                "the normalized content of a side is no longer stored",
-            ));
-        };
-        let (Some(a), Some(b)) = (&a.0, &b.0) else {
-            return Err(Error::internal(anyhow::anyhow!(
-                "the stored content of a side of finding {} could not be read",
-                self.0.id
-            ))
-            .into());
+            .map_err(Error::from)?
+            .into_iter()
+            .map(|(hash, blob)| (hash.0, blob.0.clone()))
+            .collect();
+        let changes = match diff::finding_changes(&self.0.evidence_jsonb, &blobs) {
+            Ok(changes) => changes,
+            Err(Unlisted::NoContent) => {
+                return Ok(unavailable(
+                    "compared at meta fidelity: settings need content evidence on both sides",
+                ));
+            }
+            Err(Unlisted::NotStored) => {
+                return Ok(unavailable(
+                    "the normalized content of a side is no longer stored",
+                ));
+            }
+            Err(Unlisted::Unreadable) => {
+                return Err(Error::internal(anyhow::anyhow!(
+                    "the stored content of a side of finding {} could not be read",
+                    self.0.id
+                ))
+                .into());
+            }
         };
         // Changes under a path exclusion that applied at the compare are
         // not the finding's.
         let excluded = crate::governance::exclusions::stored_patterns(&self.0.evidence_jsonb);
-        let changes = crate::evidence::diff::diff(a, b)
+        let changes = changes
             .into_iter()
             .filter(|c| !crate::governance::exclusions::path_excluded(&excluded, &c.path))
             .map(|c| SettingChange {
@@ -333,6 +351,33 @@ impl Finding {
 
     async fn acknowledged_at(&self) -> Option<DateTime<Utc>> {
         self.0.acknowledged_at
+    }
+
+    /// What differs, for a DIFFERENT_VERSION finding: SETTINGS and, where
+    /// the profile compares them, ASSIGNMENTS at content fidelity, or
+    /// METADATA at meta fidelity. Empty for missing and unexpected
+    /// policies, which differ whole.
+    async fn changed_aspects(&self) -> Vec<ChangedAspect> {
+        let stored = self.0.evidence_jsonb["changed_aspects"].as_array();
+        match stored {
+            Some(names) => names
+                .iter()
+                .filter_map(|n| match n.as_str()? {
+                    "settings" => Some(ChangedAspect::Settings),
+                    "assignments" => Some(ChangedAspect::Assignments),
+                    "metadata" => Some(ChangedAspect::Metadata),
+                    _ => None,
+                })
+                .collect(),
+            // Findings recorded before aspects were: their fidelity says.
+            None if self.0.finding_type == entity::enums::FindingType::DifferentVersion => {
+                vec![match self.0.evidence_fidelity {
+                    entity::enums::Fidelity::Content => ChangedAspect::Settings,
+                    entity::enums::Fidelity::Meta => ChangedAspect::Metadata,
+                }]
+            }
+            None => Vec::new(),
+        }
     }
 
     /// Other profiles assigned to the tenant that expect another hash (at

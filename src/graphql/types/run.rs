@@ -158,6 +158,19 @@ pub struct BaselineCompareReport {
     pub evidence_gaps: EvidenceGaps,
     pub policy_types: Vec<PolicyTypeCompare>,
     pub warnings: Vec<EvidenceWarning>,
+    /// Subjects an exclusion hid: whole, or every change they had.
+    pub excluded: i64,
+    /// Findings from earlier compares that an exclusion now covers,
+    /// resolved with reason `excluded`.
+    pub findings_resolved_excluded: i64,
+    /// Subjects another assigned profile expects differently (see
+    /// `Tenant.conflicts`).
+    pub conflicts: i64,
+    /// Whether this compare compared assignment sets.
+    pub compare_assignments: bool,
+    /// Content comparisons where a side had no assignments captured, so
+    /// only settings were compared.
+    pub assignments_uncompared: i64,
 }
 
 #[derive(SimpleObject)]
@@ -407,6 +420,11 @@ impl OperationRun {
                 })
                 .unwrap_or_default(),
             warnings: warnings_of(c),
+            excluded: int(&c["excluded"]),
+            findings_resolved_excluded: int(&c["findings_resolved_excluded"]),
+            conflicts: int(&c["conflicts"]),
+            compare_assignments: c["compare_assignments"].as_bool().unwrap_or(false),
+            assignments_uncompared: int(&c["assignments_uncompared"]),
         })
     }
 
