@@ -66,7 +66,11 @@ const FINDING_FIELDS: &str = r#"
     baselineSnapshot { status itemCount }
     baseline { hash provenance { fidelity source observedAt observedOperationRun { type status } } }
     current { hash provenance { fidelity source observedAt observedOperationRun { type status } } }
-    settingChanges { available reason changes { path change } }
+    baseline { assignmentsHash }
+    current { assignmentsHash }
+    settingChanges { available reason excluded changes { path change } }
+    changedAspects conflicts { baselineProfileId expectedHash }
+    acceptedAt acceptedReason acceptedUntil history { from to reason }
     firstSeenAt lastSeenAt timesSeen resolvedAt
 "#;
 
@@ -182,6 +186,7 @@ async fn snapshots_of_the_main_queries() {
                     evidenceGaps { missingBaseline missingCurrent missingBoth }
                     policyTypes { policyType coverage subjects resolvedContent resolvedMeta }
                     warnings { policyType externalId reason }
+                    excluded findingsResolvedExcluded conflicts compareAssignments assignmentsUncompared
                 }
                 findings(first: 10) { totalCount }
             } }"#,
@@ -195,6 +200,7 @@ async fn snapshots_of_the_main_queries() {
             &token,
             r#"query($id: ID!) { baselineProfile(id: $id) {
                 name description scope { policyTypes foundationTypes } captureMode subjectMatch
+                compareAssignments exclusions(first: 5) { totalCount }
                 latestSnapshot {
                     status itemCount
                     items(first: 5) {
@@ -208,6 +214,31 @@ async fn snapshots_of_the_main_queries() {
         )
         .await;
     snapshot!("baseline_profile", profile);
+
+    let governance = app
+        .gql_ok(
+            &token,
+            r#"query($t: ID!, $p: ID!) {
+                tenant(id: $t) {
+                    alignment(baselineProfileId: $p) {
+                        applicable compliant accepted excluded uncovered
+                        alignedPercent verifiedPercent contentVerifiedPercent
+                        compareRun { type status }
+                    }
+                    conflicts { policyType subjectKey }
+                }
+                findingsSummary(tenantId: $t, baselineProfileId: $p) {
+                    total byStatus { key count } byFindingType { key count }
+                    byFidelity { key count } bySeverity { key count }
+                }
+                alignmentHistory(tenantId: $t, baselineProfileId: $p) {
+                    totalCount edges { node { applicable alignedPercent } }
+                }
+            }"#,
+            json!({"t": tenant, "p": encode(NodeKind::BaselineProfile, report.baseline_profile_id).0}),
+        )
+        .await;
+    snapshot!("governance", governance);
 
     let verification = app
         .gql_ok(
