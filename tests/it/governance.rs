@@ -747,6 +747,54 @@ async fn counters_equal_a_count_of_findings_after_random_compares_triage_and_exc
     assert_eq!(data["findings"]["totalCount"], total);
 }
 
+/// The scenario's workspace.
+async fn workspace_of(s: &Scenario) -> Value {
+    s.app
+        .gql_ok(
+            &s.token,
+            "query($t: ID!) { tenant(id: $t) { workspace { id } } }",
+            json!({"t": s.source}),
+        )
+        .await["tenant"]["workspace"]["id"]
+        .clone()
+}
+
+/// Another OPPORTUNISTIC profile named `name`, captured from `source` and
+/// assigned to the scenario's target.
+async fn another_profile(s: &Scenario, name: &str, source: &str) -> String {
+    let profile = s
+        .app
+        .gql_ok(
+            &s.token,
+            "mutation($ws: ID!, $n: String!) { createBaselineProfile(input: {workspaceId: $ws, name: $n, captureMode: OPPORTUNISTIC}) { id } }",
+            json!({"ws": workspace_of(s).await, "n": name}),
+        )
+        .await["createBaselineProfile"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let run = s
+        .app
+        .gql_ok(
+            &s.token,
+            "mutation($p: ID!, $t: ID!) { startBaselineCapture(input: {baselineProfileId: $p, sourceTenantId: $t}) { id } }",
+            json!({"p": profile, "t": source}),
+        )
+        .await["startBaselineCapture"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    s.wait(&run).await;
+    s.app
+        .gql_ok(
+            &s.token,
+            "mutation($p: ID!, $t: ID!) { assignBaselineProfile(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
+            json!({"p": profile, "t": s.target}),
+        )
+        .await;
+    profile
+}
+
 #[tokio::test]
 async fn two_profiles_that_expect_different_content_are_a_conflict() {
     let app = TestApp::spawn().await;
@@ -763,21 +811,12 @@ async fn two_profiles_that_expect_different_content_are_a_conflict() {
     s.capture().await;
 
     // A second standard, from a second reference tenant, wants 14.
-    let workspace = s
-        .app
-        .gql_ok(
-            &s.token,
-            "query($t: ID!) { tenant(id: $t) { workspace { id } } }",
-            json!({"t": s.source}),
-        )
-        .await["tenant"]["workspace"]["id"]
-        .clone();
     let source2 = s
         .app
         .gql_ok(
             &s.token,
             "mutation($ws: ID!) { createTenant(input: {workspaceId: $ws, name: \"Reference 2\"}) { id } }",
-            json!({"ws": workspace}),
+            json!({"ws": workspace_of(&s).await}),
         )
         .await["createTenant"]["id"]
         .as_str()
@@ -785,36 +824,7 @@ async fn two_profiles_that_expect_different_content_are_a_conflict() {
         .to_owned();
     s.sync(&source2, &p(14), &[]).await;
     s.versions(&source2, &p(14)).await;
-    let profile2 = s
-        .app
-        .gql_ok(
-            &s.token,
-            "mutation($ws: ID!) { createBaselineProfile(input: {workspaceId: $ws, name: \"Strict\", captureMode: OPPORTUNISTIC}) { id } }",
-            json!({"ws": workspace}),
-        )
-        .await["createBaselineProfile"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let run = s
-        .app
-        .gql_ok(
-            &s.token,
-            "mutation($p: ID!, $t: ID!) { startBaselineCapture(input: {baselineProfileId: $p, sourceTenantId: $t}) { id } }",
-            json!({"p": profile2, "t": source2}),
-        )
-        .await["startBaselineCapture"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    s.wait(&run).await;
-    s.app
-        .gql_ok(
-            &s.token,
-            "mutation($p: ID!, $t: ID!) { assignBaselineProfile(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
-            json!({"p": profile2, "t": s.target}),
-        )
-        .await;
+    let profile2 = another_profile(&s, "Strict", &source2).await;
 
     // The tenant has 10: a finding against the first standard, which
     // names the second's expectation.
@@ -977,45 +987,16 @@ async fn an_assignment_only_change_is_found_with_compare_assignments_and_not_wit
     assert_eq!(s.capture().await["outcome"], "SUCCEEDED");
 
     // A second profile of the same source that does not compare assignments.
-    let workspace = s
+    let settings_only = another_profile(&s, "Settings only", &s.source).await;
+    let shown = s
         .app
         .gql_ok(
             &s.token,
-            "query($t: ID!) { tenant(id: $t) { workspace { id } } }",
-            json!({"t": s.source}),
-        )
-        .await["tenant"]["workspace"]["id"]
-        .clone();
-    let settings_only = s
-        .app
-        .gql_ok(
-            &s.token,
-            "mutation($ws: ID!) { createBaselineProfile(input: {workspaceId: $ws, name: \"Settings only\", captureMode: OPPORTUNISTIC}) { id compareAssignments } }",
-            json!({"ws": workspace}),
-        )
-        .await["createBaselineProfile"]
-        .clone();
-    assert_eq!(settings_only["compareAssignments"], false);
-    let settings_only = settings_only["id"].as_str().expect("id").to_owned();
-    let run = s
-        .app
-        .gql_ok(
-            &s.token,
-            "mutation($p: ID!, $t: ID!) { startBaselineCapture(input: {baselineProfileId: $p, sourceTenantId: $t}) { id } }",
-            json!({"p": settings_only, "t": s.source}),
-        )
-        .await["startBaselineCapture"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    s.wait(&run).await;
-    s.app
-        .gql_ok(
-            &s.token,
-            "mutation($p: ID!, $t: ID!) { assignBaselineProfile(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
-            json!({"p": settings_only, "t": s.target}),
+            "query($p: ID!) { baselineProfile(id: $p) { compareAssignments } }",
+            json!({"p": settings_only}),
         )
         .await;
+    assert_eq!(shown["baselineProfile"]["compareAssignments"], false);
     // The target's groups and filter have other ids and the same names:
     // the same assignments, so no drift.
     let directory_b = directory(
