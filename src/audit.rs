@@ -32,6 +32,8 @@ pub enum Action {
     ExclusionDelete,
     FindingAccept,
     FindingUnaccept,
+    ScheduleSet,
+    ScheduleClear,
 }
 
 impl Action {
@@ -59,6 +61,8 @@ impl Action {
             Action::ExclusionDelete => "exclusion.delete",
             Action::FindingAccept => "finding.accept",
             Action::FindingUnaccept => "finding.unaccept",
+            Action::ScheduleSet => "schedule.set",
+            Action::ScheduleClear => "schedule.clear",
         }
     }
 }

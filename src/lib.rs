@@ -11,6 +11,7 @@ pub mod cli;
 pub mod collector;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod demo;
 pub mod directory;
 pub mod drift;

@@ -119,6 +119,9 @@ enum Command {
         /// How often idle workers look for queued runs, in milliseconds.
         #[arg(long, env = "DRIFT_WORKER_POLL_MS", default_value_t = 1000)]
         worker_poll_ms: u64,
+        /// How often workers look for due schedules, in seconds.
+        #[arg(long, env = "DRIFT_SCHEDULE_INTERVAL_SECS", default_value_t = 30)]
+        schedule_interval_secs: u64,
         /// Load the demo workspace (real Intune exports) first, unless it exists.
         #[arg(long)]
         demo: bool,
@@ -229,6 +232,7 @@ async fn main() -> anyhow::Result<()> {
             run_heartbeat_timeout_secs,
             run_max_attempts,
             worker_poll_ms,
+            schedule_interval_secs,
             demo,
             secret_key_file,
         } => {
@@ -258,6 +262,7 @@ async fn main() -> anyhow::Result<()> {
                     run_heartbeat_timeout_secs.max(1),
                 ),
                 max_attempts: run_max_attempts.max(1),
+                schedule_interval: std::time::Duration::from_secs(schedule_interval_secs.max(1)),
                 ..Default::default()
             };
             config.graph = cli.graph.settings();

@@ -18,6 +18,7 @@ pub mod finding_event;
 pub mod inventory_item;
 pub mod operation_run;
 pub mod policy_version;
+pub mod schedule;
 pub mod tenant;
 pub mod tenant_connection;
 pub mod user;

@@ -16,6 +16,7 @@ mod m20261202_000005_acceptance;
 mod m20261202_000006_alignment_points;
 mod m20261202_000007_finding_counters;
 mod m20261202_000008_assignments;
+mod m20261202_000009_schedules;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_alignment_points::Migration),
             Box::new(m20261202_000007_finding_counters::Migration),
             Box::new(m20261202_000008_assignments::Migration),
+            Box::new(m20261202_000009_schedules::Migration),
         ]
     }
 }

@@ -30,6 +30,8 @@ pub struct WorkerSettings {
     pub collector: Option<Arc<crate::collector::graph::Collector>>,
     /// How often a worker reopens accepted findings whose acceptance expired.
     pub sweep_interval: Duration,
+    /// How often a worker looks for due schedules.
+    pub schedule_interval: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -43,6 +45,7 @@ impl Default for WorkerSettings {
             listing: crate::evidence::ingest::ListingGuard::default(),
             collector: None,
             sweep_interval: Duration::from_secs(60),
+            schedule_interval: Duration::from_secs(30),
         }
     }
 }
@@ -256,9 +259,18 @@ impl RunContext {
     pub async fn finish(
         &self,
         txn: DatabaseTransaction,
-        completion: Completion,
+        mut completion: Completion,
     ) -> Result<Finished, JobError> {
         let outcome = completion.outcome;
+        // Why the run ran stays with its result.
+        for key in ORIGIN_KEYS {
+            if let Some(v) = self.run.context.get(*key)
+                && completion.context.get(*key).is_none()
+                && completion.context.is_object()
+            {
+                completion.context[*key] = v.clone();
+            }
+        }
         if !queue::complete(&txn, &self.claim, completion).await? {
             txn.rollback().await?;
             return Err(JobError::Interrupted(Interrupted::ClaimLost));
@@ -267,6 +279,10 @@ impl RunContext {
         Ok(Finished { outcome })
     }
 }
+
+/// Keys of a run's context that say why it ran (the schedule that queued
+/// it, the run it follows, the run it chains); a completion keeps them.
+pub const ORIGIN_KEYS: &[&str] = &["schedule_id", "after_run_id", "then"];
 
 /// Evidence a job collected that ingestion refuses fails the run with the
 /// reason; anything else is internal and logged, not shown.
@@ -362,9 +378,21 @@ async fn worker_loop(
 ) {
     tracing::debug!(worker = %worker_id, "worker started");
     let mut last_sweep: Option<Instant> = None;
+    let mut last_tick: Option<Instant> = None;
     loop {
         if *shutdown.borrow() {
             break;
+        }
+        if last_tick.is_none_or(|at| at.elapsed() >= settings.schedule_interval) {
+            last_tick = Some(Instant::now());
+            match crate::delivery::schedules::tick(&db, chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(queued = n, "schedules queued runs");
+                    notifier.notify();
+                }
+                Err(err) => tracing::warn!(error = %err, "could not run due schedules"),
+            }
         }
         if last_sweep.is_none_or(|at| at.elapsed() >= settings.sweep_interval) {
             last_sweep = Some(Instant::now());
@@ -498,6 +526,27 @@ async fn execute(
         Ok(Ended::Completed(outcome)) => {
             crate::metrics::run_finished(&run_type.as_str(), &outcome.as_str(), seconds);
             tracing::info!(run_id, seconds, outcome = %outcome.as_str(), "run finished");
+            // A scheduled collection chains its compare.
+            if ctx
+                .run
+                .context
+                .get(crate::delivery::schedules::THEN)
+                .is_some()
+            {
+                let done = operation_run::Model {
+                    outcome,
+                    ..ctx.run.clone()
+                };
+                match crate::delivery::schedules::after_run(db, &done).await {
+                    Ok(Some(next)) => {
+                        tracing::info!(run_id, next, "queued the compare after the collection")
+                    }
+                    Ok(None) => {}
+                    Err(err) => {
+                        tracing::error!(run_id, error = %err, "could not queue the compare after the collection")
+                    }
+                }
+            }
         }
         Ok(Ended::Released) => {
             crate::metrics::run_finished(&run_type.as_str(), "released", seconds)

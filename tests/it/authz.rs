@@ -570,6 +570,27 @@ async fn authorization_matrix_covers_every_root_field() {
                 (Actor::Owner, NOT_FOUND),
             ]),
         ),
+        // The profile is assigned to tenant A above.
+        case(
+            "setSchedule",
+            "mutation($p: ID!, $t: ID!) { setSchedule(input: {baselineProfileId: $p, tenantId: $t, every: \"PT6H\"}) { every } }",
+            json!({"p": profile, "t": tenant_a}),
+            &member_refusals(&[
+                (Actor::Restricted, FORBIDDEN),
+                (Actor::Reader, FORBIDDEN),
+                (Actor::Operator, FORBIDDEN),
+            ]),
+        ),
+        case(
+            "clearSchedule",
+            "mutation($p: ID!, $t: ID!) { clearSchedule(input: {baselineProfileId: $p, tenantId: $t}) { cleared } }",
+            json!({"p": profile, "t": tenant_a}),
+            &member_refusals(&[
+                (Actor::Restricted, FORBIDDEN),
+                (Actor::Reader, FORBIDDEN),
+                (Actor::Operator, FORBIDDEN),
+            ]),
+        ),
         case(
             "startBaselineCapture",
             "mutation($p: ID!, $t: ID!) { startBaselineCapture(input: {baselineProfileId: $p, sourceTenantId: $t}) { id } }",

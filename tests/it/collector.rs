@@ -1196,3 +1196,107 @@ async fn collected_assignments_are_expanded_and_name_their_groups_and_filters() 
             "group": "Specialized Workstations", "filter": "Corporate devices", "filterMode": "include"}]})
     );
 }
+
+#[tokio::test]
+async fn a_collecting_schedule_syncs_from_graph_then_compares() {
+    let s = setup_with(Accepts::Secret(CLIENT_SECRET.into()), 100, |c| {
+        c.workers.schedule_interval = Duration::from_millis(100)
+    })
+    .await;
+    // The baseline is the tenant as collected now.
+    let sync = s.sync(&s.tenant, TYPES).await;
+    assert_eq!(sync.outcome, RunOutcome::Succeeded);
+    let profile = s
+        .profile(json!({"captureMode": "META_ONLY",
+        "scope": {"policyTypes": ["configurationPolicies", "deviceConfigurations"]}}))
+        .await;
+    s.baseline(&profile, &s.tenant).await;
+    s.app
+        .gql_ok(
+            &s.token,
+            "mutation($p: ID!, $t: ID!) { assignBaselineProfile(input: {baselineProfileId: $p, tenantId: $t}) { id } }",
+            json!({"p": profile, "t": s.tenant}),
+        )
+        .await;
+    // Someone renames a policy in the portal.
+    let renamed = graph_server::corpus_tenant()["deviceConfigurations"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    s.graph.edit("deviceConfigurations", &renamed, |item| {
+        item["displayName"] = json!("Renamed in the portal");
+    });
+    let log_before = s.graph.log().len();
+    s.app
+        .gql_ok(
+            &s.token,
+            "mutation($p: ID!, $t: ID!) { setSchedule(input: {baselineProfileId: $p, tenantId: $t, every: \"PT1H\", collect: true, startAt: \"2026-01-01T00:00:00Z\"}) { collect } }",
+            json!({"p": profile, "t": s.tenant}),
+        )
+        .await;
+    let tenant_id = num(&s.tenant, NodeKind::Tenant);
+    let mut compare = None;
+    for _ in 0..400 {
+        compare = operation_run::Entity::find()
+            .filter(operation_run::Column::TenantId.eq(tenant_id))
+            .filter(operation_run::Column::RunType.eq(entity::enums::RunType::BaselineCompare))
+            .filter(operation_run::Column::Status.eq(RunStatus::Completed))
+            .one(&s.app.db)
+            .await
+            .expect("read");
+        if compare.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let compare = compare.expect("the schedule's compare completed");
+    assert_eq!(
+        compare.outcome,
+        RunOutcome::Succeeded,
+        "{}",
+        compare.context
+    );
+    let after = compare.context["after_run_id"]
+        .as_i64()
+        .expect("chained after a collection");
+    let collection = operation_run::Entity::find_by_id(after)
+        .one(&s.app.db)
+        .await
+        .expect("read")
+        .expect("the collection");
+    assert_eq!(collection.run_type, entity::enums::RunType::InventorySync);
+    assert_eq!(collection.outcome, RunOutcome::Succeeded);
+    assert!(collection.completed_at <= compare.started_at);
+    // It listed the profile's types, and only those.
+    let asked = s.graph.log()[log_before..].join("\n");
+    assert!(
+        asked.contains("/deviceManagement/deviceConfigurations"),
+        "{asked}"
+    );
+    assert!(!asked.contains("/deviceManagement/intents"), "{asked}");
+    // The rename collected by the schedule is the compare's finding.
+    let findings = s
+        .app
+        .gql_ok(
+            &s.token,
+            "query($t: ID!) { findings(tenantId: $t) { edges { node { findingType subject { externalId } } } } }",
+            json!({"t": s.tenant}),
+        )
+        .await;
+    assert_eq!(
+        findings["findings"]["edges"],
+        json!([{"node": {"findingType": "DIFFERENT_VERSION", "subject": {"externalId": renamed}}}])
+    );
+    let schedule = s
+        .app
+        .gql_ok(
+            &s.token,
+            "query($p: ID!) { baselineProfile(id: $p) { schedules { lastRun { id type } nextRunAt } } }",
+            json!({"p": profile}),
+        )
+        .await;
+    assert_eq!(
+        schedule["baselineProfile"]["schedules"][0]["lastRun"]["type"], "BASELINE_COMPARE",
+        "{schedule}"
+    );
+}

@@ -24,6 +24,7 @@ mod migrations;
 mod plans;
 mod processes;
 mod properties;
+mod schedules;
 mod schema;
 mod subscription;
 mod verification;

@@ -25,6 +25,10 @@ impl Server {
     /// `heartbeat_timeout`: how long a silent run waits before another
     /// process takes it over.
     pub fn start(url: &str, heartbeat_timeout: u64) -> Self {
+        Self::start_with(url, heartbeat_timeout, &[])
+    }
+
+    pub fn start_with(url: &str, heartbeat_timeout: u64, extra: &[&str]) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_drift-engine"))
             .args([
                 "serve",
@@ -37,6 +41,7 @@ impl Server {
                 "--run-heartbeat-timeout-secs",
                 &heartbeat_timeout.to_string(),
             ])
+            .args(extra)
             .env("DATABASE_URL", url)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -529,4 +534,73 @@ async fn three_replicas_started_at_once_on_an_empty_database_all_come_up() {
         );
         let _ = child.kill().await;
     }
+}
+
+/// A due schedule watched by three server processes, each looking every
+/// second, queues one compare: claims move `next_run_at` under
+/// `FOR UPDATE SKIP LOCKED`, so no two processes fire it. Its runs fail
+/// at once (the profile has no snapshot), so the queue's dedupe of active
+/// runs cannot be what keeps the count at one.
+#[tokio::test]
+async fn a_schedule_fires_once_across_three_server_processes() {
+    let test_db = TestDb::new().await;
+    if !test_db.is_postgres {
+        eprintln!("skipped: several processes need PostgreSQL (set TEST_DATABASE_URL)");
+        return;
+    }
+    let db = test_db.db.clone();
+    let f = fixture(&db, 1).await;
+    let target = &f.targets[0];
+    let servers: Vec<Server> = (0..3)
+        .map(|_| Server::start_with(&test_db.url, 60, &["--schedule-interval-secs", "1"]))
+        .collect();
+    let schedule = drift_engine::delivery::schedules::set(
+        &db,
+        f.user_id,
+        &f.profile,
+        target,
+        drift_engine::delivery::schedules::NewSchedule {
+            every: "PT6H".into(),
+            collect: false,
+            // Due, and three periods late.
+            start_at: Some(Utc::now() - chrono::Duration::hours(18)),
+        },
+    )
+    .await
+    .expect("schedule");
+    let compares = || {
+        operation_run::Entity::find()
+            .filter(operation_run::Column::TenantId.eq(target.id))
+            .filter(operation_run::Column::RunType.eq(RunType::BaselineCompare))
+            .all(&db)
+    };
+    let start = Instant::now();
+    loop {
+        let runs = compares().await.expect("runs");
+        if runs.iter().any(|r| r.status == RunStatus::Completed) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the schedule did not fire: {runs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Every process ticks a few more times.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let runs = compares().await.expect("runs");
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0].context["schedule_id"], schedule.id);
+    assert_eq!(runs[0].outcome, RunOutcome::Failed, "no snapshot yet");
+    let after = entity::schedule::Entity::find_by_id(schedule.id)
+        .one(&db)
+        .await
+        .expect("read")
+        .expect("schedule");
+    assert_eq!(after.last_run_id, Some(runs[0].id));
+    // A period from the firing, not from the missed start.
+    let fired = after.last_run_at.expect("fired");
+    assert_eq!(after.next_run_at, fired + chrono::Duration::hours(6));
+    assert!(after.next_run_at > Utc::now() + chrono::Duration::hours(5));
+    drop(servers);
 }

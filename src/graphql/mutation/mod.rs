@@ -3,6 +3,7 @@ mod connections;
 mod directory;
 mod evidence;
 mod findings;
+mod schedules;
 
 use async_graphql::MergedObject;
 
@@ -13,4 +14,5 @@ pub struct Mutation(
     evidence::EvidenceMutation,
     findings::FindingMutation,
     connections::ConnectionMutation,
+    schedules::ScheduleMutation,
 );

@@ -158,7 +158,24 @@ impl BaselineProfile {
             .collect())
     }
 
-    /// The newest complete snapshot: what compares run against.
+    /// Its schedules on the tenants the caller may see, by tenant.
+    async fn schedules(&self, ctx: &Context<'_>) -> Result<Vec<super::Schedule>> {
+        let viewer = ctx.viewer()?;
+        let rows = entity::schedule::Entity::find()
+            .filter(entity::schedule::Column::BaselineProfileId.eq(self.0.id))
+            .find_also_related(tenant::Entity)
+            .order_by_asc(entity::schedule::Column::TenantId)
+            .all(ctx.db())
+            .await
+            .map_err(Error::from)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(s, t)| Some((s, t?)))
+            .filter(|(_, t)| viewer.can_see_tenant(t))
+            .map(|(s, t)| super::Schedule(s, t))
+            .collect())
+    }
+
     /// What the profile's compares ignore, oldest first (the order in which
     /// they apply: of the rules that match, the last decides).
     #[graphql(complexity = "connection::complexity(first, last, child_complexity)")]
@@ -185,6 +202,7 @@ impl BaselineProfile {
         .await?)
     }
 
+    /// The newest complete snapshot: what compares run against.
     async fn latest_snapshot(&self, ctx: &Context<'_>) -> Result<Option<BaselineSnapshot>> {
         let snapshot = baseline_snapshot::Entity::find()
             .filter(baseline_snapshot::Column::BaselineProfileId.eq(self.0.id))
