@@ -34,6 +34,9 @@ pub enum Action {
     FindingUnaccept,
     ScheduleSet,
     ScheduleClear,
+    NotificationChannelCreate,
+    NotificationChannelUpdate,
+    NotificationChannelDelete,
 }
 
 impl Action {
@@ -63,6 +66,9 @@ impl Action {
             Action::FindingUnaccept => "finding.unaccept",
             Action::ScheduleSet => "schedule.set",
             Action::ScheduleClear => "schedule.clear",
+            Action::NotificationChannelCreate => "notification_channel.create",
+            Action::NotificationChannelUpdate => "notification_channel.update",
+            Action::NotificationChannelDelete => "notification_channel.delete",
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct Config {
     pub workers: crate::runs::worker::WorkerSettings,
     /// Where and how the collector reads Microsoft Graph.
     pub graph: crate::collector::graph::GraphSettings,
+    /// How notifications are delivered.
+    pub delivery: crate::delivery::deliver::DeliverySettings,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -70,6 +72,7 @@ impl Config {
             limits: GraphqlLimits::default(),
             listing: crate::evidence::ingest::ListingGuard::default(),
             secret_key: None,
+            delivery: Default::default(),
             workers: crate::runs::worker::WorkerSettings::default(),
             graph: crate::collector::graph::GraphSettings::default(),
         }

@@ -68,11 +68,19 @@ pub async fn serve_with_worker_db(
 ) -> anyhow::Result<()> {
     let notifier = runs::worker::RunNotifier::default();
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+    let (worker_db_for_delivery, workers_stopped_for_delivery) =
+        (worker_db.clone(), workers_stopped.clone());
     let workers = runs::worker::spawn_workers(
         worker_db,
         worker_settings(&config)?,
         notifier.clone(),
         workers_stopped,
+    );
+    let delivery = delivery::deliver::spawn(
+        worker_db_for_delivery,
+        config.delivery.clone(),
+        config.secret_key.clone(),
+        workers_stopped_for_delivery,
     );
     let app = build_app(AppState::new(&config, db, notifier));
     tracing::info!(address = %listener.local_addr()?, workers = config.workers.count, "drift-engine listening");
@@ -83,6 +91,9 @@ pub async fn serve_with_worker_db(
     let _ = stop_workers.send(true);
     for worker in workers {
         let _ = worker.await;
+    }
+    if let Some(delivery) = delivery {
+        let _ = delivery.await;
     }
     Ok(())
 }

@@ -16,6 +16,8 @@ pub mod finding;
 pub mod finding_counter;
 pub mod finding_event;
 pub mod inventory_item;
+pub mod notification;
+pub mod notification_channel;
 pub mod operation_run;
 pub mod policy_version;
 pub mod schedule;

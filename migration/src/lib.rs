@@ -17,6 +17,7 @@ mod m20261202_000006_alignment_points;
 mod m20261202_000007_finding_counters;
 mod m20261202_000008_assignments;
 mod m20261202_000009_schedules;
+mod m20261202_000010_notifications;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_finding_counters::Migration),
             Box::new(m20261202_000008_assignments::Migration),
             Box::new(m20261202_000009_schedules::Migration),
+            Box::new(m20261202_000010_notifications::Migration),
         ]
     }
 }

@@ -1,4 +1,9 @@
 //! Running unattended: schedules that queue compares (and the collections
-//! before them). Knows nothing of GraphQL or HTTP.
+//! before them), and notifications of changed drift through an outbox
+//! that a delivery loop sends. Knows nothing of GraphQL or of the HTTP
+//! server (it is an HTTP client of the channels' targets).
 
+pub mod channels;
+pub mod deliver;
+pub mod notify;
 pub mod schedules;

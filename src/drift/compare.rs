@@ -880,6 +880,9 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
         + findings::resolve_unseen(&txn, tenant.id, profile.id, &covered, run.id, now).await?;
     // Counters of the scope, from its findings as this compare leaves them.
     crate::governance::summary::recount_scope(&txn, tenant.id, profile.id).await?;
+    // Notifications of changed drift: the outbox rows land with the result.
+    let notifications =
+        crate::delivery::notify::on_compare(&txn, &tenant, &profile, run.id, now).await?;
     let uncovered_types: Vec<String> = types
         .iter()
         .filter(|t| !covered.contains(t))
@@ -1002,6 +1005,7 @@ pub async fn execute(ctx: &RunContext) -> Result<Finished, JobError> {
             "compare_assignments": profile.compare_assignments,
             "assignments_uncompared": tally.assignments_uncompared,
             "alignment_point_id": point.id,
+            "notifications": notifications,
             "conflicts": conflicts.len(),
             "conflicts_list": conflicts.iter().take(MAX_LISTED_CONFLICTS).map(|((t, k), c)| json!({
                 "policy_type": t,

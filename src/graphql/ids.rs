@@ -17,10 +17,12 @@ pub enum NodeKind {
     BaselineSnapshot,
     Finding,
     Exclusion,
+    NotificationChannel,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 10] = [
+    const ALL: [NodeKind; 11] = [
+        NodeKind::NotificationChannel,
         NodeKind::Exclusion,
         NodeKind::BaselineProfile,
         NodeKind::BaselineSnapshot,
@@ -46,6 +48,7 @@ impl NodeKind {
             NodeKind::BaselineSnapshot => "baseline snapshot",
             NodeKind::Finding => "finding",
             NodeKind::Exclusion => "exclusion",
+            NodeKind::NotificationChannel => "notification channel",
         }
     }
 
@@ -61,6 +64,7 @@ impl NodeKind {
             NodeKind::BaselineSnapshot => "BaselineSnapshot",
             NodeKind::Finding => "Finding",
             NodeKind::Exclusion => "Exclusion",
+            NodeKind::NotificationChannel => "NotificationChannel",
         }
     }
 }

@@ -312,6 +312,16 @@ async fn authorization_matrix_covers_every_root_field() {
         .as_str()
         .expect("an exclusion")
         .to_owned();
+    let channel = app
+        .gql_ok(
+            &owner,
+            "mutation($ws: ID!) { createNotificationChannel(input: {workspaceId: $ws, name: \"matrix\", kind: WEBHOOK, target: \"http://127.0.0.1:9/hook\", secret: \"matrix-secret-0123456789\"}) { id } }",
+            json!({"ws": ws}),
+        )
+        .await["createNotificationChannel"]["id"]
+        .as_str()
+        .expect("a channel")
+        .to_owned();
 
     let mut tokens: BTreeMap<Actor, Option<String>> = BTreeMap::new();
     tokens.insert(Actor::Anonymous, None);
@@ -563,6 +573,49 @@ async fn authorization_matrix_covers_every_root_field() {
             "deleteExclusion",
             "mutation($x: ID!) { deleteExclusion(input: {id: $x}) { deletedExclusionId } }",
             json!({"x": exclusion}),
+            &member_refusals(&[
+                (Actor::Restricted, FORBIDDEN),
+                (Actor::Reader, FORBIDDEN),
+                (Actor::Operator, FORBIDDEN),
+                (Actor::Owner, NOT_FOUND),
+            ]),
+        ),
+        case(
+            "createNotificationChannel",
+            "mutation($ws: ID!) { createNotificationChannel(input: {workspaceId: $ws, name: \"other\", kind: SLACK, target: \"http://127.0.0.1:9/slack\"}) { id } }",
+            json!({"ws": ws}),
+            &member_refusals(&[
+                (Actor::Restricted, FORBIDDEN),
+                (Actor::Reader, FORBIDDEN),
+                (Actor::Operator, FORBIDDEN),
+            ]),
+        ),
+        case(
+            "updateNotificationChannel",
+            "mutation($c: ID!) { updateNotificationChannel(input: {id: $c, filters: {minSeverity: HIGH}}) { id } }",
+            json!({"c": channel}),
+            &member_refusals(&[
+                (Actor::Restricted, FORBIDDEN),
+                (Actor::Reader, FORBIDDEN),
+                (Actor::Operator, FORBIDDEN),
+            ]),
+        ),
+        // Nothing listens on port 9: the answer says the send failed.
+        case(
+            "testNotificationChannel",
+            "mutation($c: ID!) { testNotificationChannel(input: {id: $c}) { delivered } }",
+            json!({"c": channel}),
+            &member_refusals(&[
+                (Actor::Restricted, FORBIDDEN),
+                (Actor::Reader, FORBIDDEN),
+                (Actor::Operator, FORBIDDEN),
+            ]),
+        ),
+        // The manager deletes it; for the owner after it, it is gone.
+        case(
+            "deleteNotificationChannel",
+            "mutation($c: ID!) { deleteNotificationChannel(input: {id: $c}) { deletedNotificationChannelId } }",
+            json!({"c": channel}),
             &member_refusals(&[
                 (Actor::Restricted, FORBIDDEN),
                 (Actor::Reader, FORBIDDEN),

@@ -21,6 +21,7 @@ mod hardening;
 mod import;
 mod ingest;
 mod migrations;
+mod notifications;
 mod plans;
 mod processes;
 mod properties;

@@ -3,6 +3,7 @@ mod connections;
 mod directory;
 mod evidence;
 mod findings;
+mod notifications;
 mod schedules;
 
 use async_graphql::MergedObject;
@@ -15,4 +16,5 @@ pub struct Mutation(
     findings::FindingMutation,
     connections::ConnectionMutation,
     schedules::ScheduleMutation,
+    notifications::NotificationMutation,
 );

@@ -273,6 +273,21 @@ pub async fn load_exclusion(
     Ok(row)
 }
 
+pub async fn load_channel(
+    ctx: &Context<'_>,
+    id: i64,
+    capability: Capability,
+) -> Result<entity::notification_channel::Model, Error> {
+    let viewer = ctx.viewer()?;
+    let row = entity::notification_channel::Entity::find_by_id(id)
+        .one(ctx.db())
+        .await?
+        .filter(|c| viewer.workspace(c.workspace_id).is_ok())
+        .ok_or(Error::NotFound("notification channel"))?;
+    viewer.require_workspace(row.workspace_id, capability)?;
+    Ok(row)
+}
+
 pub async fn load_snapshot(ctx: &Context<'_>, id: i64) -> Result<BaselineSnapshot, Error> {
     let viewer = ctx.viewer()?;
     let snapshot = baseline_snapshot::Entity::find_by_id(id)

@@ -3,7 +3,7 @@ mod directory;
 mod evidence;
 mod node;
 
-pub use baselines::{load_exclusion, load_profile};
+pub use baselines::{load_channel, load_exclusion, load_profile};
 pub use evidence::load_run;
 
 use async_graphql::MergedObject;

@@ -57,6 +57,12 @@ async fn load_node(ctx: &Context<'_>, kind: NodeKind, raw_id: i64) -> Result<Nod
             super::baselines::load_exclusion(ctx, raw_id, Capability::WorkspaceBaselinesView)
                 .await?,
         )),
+        NodeKind::NotificationChannel => {
+            Node::NotificationChannel(crate::graphql::types::NotificationChannel(
+                super::baselines::load_channel(ctx, raw_id, Capability::WorkspaceBaselinesView)
+                    .await?,
+            ))
+        }
         NodeKind::InventoryItem => {
             let item = inventory_item::Entity::find_by_id(raw_id)
                 .one(db)

@@ -7,6 +7,7 @@ mod enums;
 mod evidence;
 mod exclusion;
 mod finding;
+mod notification;
 mod run;
 mod schedule;
 mod tenant;
@@ -19,6 +20,7 @@ pub use enums::*;
 pub use evidence::{EvidenceSide, Fidelity, InventoryItem, Provenance};
 pub use exclusion::Exclusion;
 pub use finding::{Finding, FindingStatus, FindingType, Severity};
+pub use notification::{ChannelKind, NotificationChannel};
 pub use run::{OperationRun, OperationRunStatus, OperationRunType};
 pub use schedule::Schedule;
 pub use tenant::Tenant;
@@ -44,4 +46,5 @@ pub enum Node {
     BaselineSnapshot(BaselineSnapshot),
     Finding(Finding),
     Exclusion(Exclusion),
+    NotificationChannel(NotificationChannel),
 }

@@ -44,6 +44,27 @@ impl Workspace {
             .collect())
     }
 
+    /// The workspace's notification channels, by name (needs
+    /// `workspace_baselines.view`).
+    async fn notification_channels(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<super::NotificationChannel>> {
+        use entity::notification_channel::{Column, Entity};
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        ctx.viewer()?
+            .require_workspace(self.0.id, crate::auth::Capability::WorkspaceBaselinesView)?;
+        Ok(Entity::find()
+            .filter(Column::WorkspaceId.eq(self.0.id))
+            .order_by_asc(Column::Name)
+            .all(ctx.db())
+            .await
+            .map_err(crate::error::Error::from)?
+            .into_iter()
+            .map(super::NotificationChannel)
+            .collect())
+    }
+
     /// The fleet's alignment: the latest point of every tenant (that the
     /// caller may see) with every profile it was compared against, least
     /// aligned first by default. Pairs not compared yet are not listed.
