@@ -141,16 +141,19 @@ async fn scenario() -> Scenario {
     s
 }
 
-async fn create_channel(s: &Scenario, url: &str) -> Value {
-    let ws = s
-        .app
+async fn workspace_of(s: &Scenario) -> Value {
+    s.app
         .gql_ok(
             &s.token,
             "query($t: ID!) { tenant(id: $t) { workspace { id } } }",
             json!({"t": s.source}),
         )
         .await["tenant"]["workspace"]["id"]
-        .clone();
+        .clone()
+}
+
+async fn create_channel(s: &Scenario, url: &str) -> Value {
+    let ws = workspace_of(s).await;
     s.app
         .gql_ok(
             &s.token,
@@ -297,15 +300,7 @@ async fn a_target_that_fails_twice_gets_the_delivery_on_the_third_attempt() {
 async fn channels_refuse_bad_input_and_test_sends_once() {
     let s = scenario().await;
     let receiver = Receiver::start(vec![]).await;
-    let ws = s
-        .app
-        .gql_ok(
-            &s.token,
-            "query($t: ID!) { tenant(id: $t) { workspace { id } } }",
-            json!({"t": s.source}),
-        )
-        .await["tenant"]["workspace"]["id"]
-        .clone();
+    let ws = workspace_of(&s).await;
     let create = "mutation($i: CreateNotificationChannelInput!) { createNotificationChannel(input: $i) { id } }";
     for (input, says) in [
         (

@@ -69,6 +69,15 @@ pub struct NotificationTestResult {
 #[derive(Default)]
 pub struct NotificationMutation;
 
+/// The channel `id` names, for someone who may manage it.
+async fn managed_channel(
+    ctx: &Context<'_>,
+    id: &ID,
+) -> Result<entity::notification_channel::Model> {
+    let id = ids::decode_as(id, NodeKind::NotificationChannel)?;
+    Ok(load_channel(ctx, id, Capability::WorkspaceBaselinesManage).await?)
+}
+
 fn filters(
     min_severity: Option<Severity>,
     finding_types: Vec<FindingType>,
@@ -127,8 +136,7 @@ impl NotificationMutation {
         input: UpdateNotificationChannelInput,
     ) -> Result<NotificationChannel> {
         let viewer = ctx.viewer()?;
-        let id = ids::decode_as(&input.id, NodeKind::NotificationChannel)?;
-        let channel = load_channel(ctx, id, Capability::WorkspaceBaselinesManage).await?;
+        let channel = managed_channel(ctx, &input.id).await?;
         let key = ctx.data_unchecked::<SealingKey>().0.as_ref();
         let filters = input
             .filters
@@ -158,8 +166,7 @@ impl NotificationMutation {
         input: NotificationChannelIdInput,
     ) -> Result<DeleteNotificationChannelPayload> {
         let viewer = ctx.viewer()?;
-        let id = ids::decode_as(&input.id, NodeKind::NotificationChannel)?;
-        let channel = load_channel(ctx, id, Capability::WorkspaceBaselinesManage).await?;
+        let channel = managed_channel(ctx, &input.id).await?;
         channels::delete(ctx.db(), viewer.user.id, &channel).await?;
         Ok(DeleteNotificationChannelPayload {
             deleted_notification_channel_id: input.id,
@@ -173,8 +180,7 @@ impl NotificationMutation {
         ctx: &Context<'_>,
         input: NotificationChannelIdInput,
     ) -> Result<NotificationTestResult> {
-        let id = ids::decode_as(&input.id, NodeKind::NotificationChannel)?;
-        let channel = load_channel(ctx, id, Capability::WorkspaceBaselinesManage).await?;
+        let channel = managed_channel(ctx, &input.id).await?;
         let Some(key) = ctx.data_unchecked::<SealingKey>().0.as_ref() else {
             return Ok(NotificationTestResult {
                 delivered: false,
