@@ -32,6 +32,8 @@ pub struct Config {
     pub graph: crate::collector::graph::GraphSettings,
     /// How notifications are delivered.
     pub delivery: crate::delivery::deliver::DeliverySettings,
+    /// Browser origins allowed to call `/graphql` from other sites.
+    pub cors_origins: Vec<axum::http::HeaderValue>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -73,6 +75,7 @@ impl Config {
             listing: crate::evidence::ingest::ListingGuard::default(),
             secret_key: None,
             delivery: Default::default(),
+            cors_origins: Vec::new(),
             workers: crate::runs::worker::WorkerSettings::default(),
             graph: crate::collector::graph::GraphSettings::default(),
         }

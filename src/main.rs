@@ -119,6 +119,14 @@ enum Command {
         /// How often idle workers look for queued runs, in milliseconds.
         #[arg(long, env = "DRIFT_WORKER_POLL_MS", default_value_t = 1000)]
         worker_poll_ms: u64,
+        /// A browser origin (scheme://host[:port]) allowed to call /graphql
+        /// from another site; repeat for more. None: same-origin only.
+        #[arg(
+            long = "cors-origin",
+            env = "DRIFT_CORS_ORIGINS",
+            value_delimiter = ','
+        )]
+        cors_origins: Vec<String>,
         /// How often workers look for due schedules, in seconds.
         #[arg(long, env = "DRIFT_SCHEDULE_INTERVAL_SECS", default_value_t = 30)]
         schedule_interval_secs: u64,
@@ -233,6 +241,7 @@ async fn main() -> anyhow::Result<()> {
             run_max_attempts,
             worker_poll_ms,
             schedule_interval_secs,
+            cors_origins,
             demo,
             secret_key_file,
         } => {
@@ -266,6 +275,10 @@ async fn main() -> anyhow::Result<()> {
                 ..Default::default()
             };
             config.graph = cli.graph.settings();
+            config.cors_origins = cors_origins
+                .iter()
+                .map(|o| parse_origin(o))
+                .collect::<anyhow::Result<_>>()?;
             let listener = tokio::net::TcpListener::bind(bind)
                 .await
                 .with_context(|| format!("binding {bind}"))?;
@@ -501,4 +514,19 @@ fn load_secret_key(
     };
     text.map(|t| SecretKey::from_base64(&t).context("DRIFT_SECRET_KEY / --secret-key-file"))
         .transpose()
+}
+
+/// `scheme://host[:port]`, as browsers send `Origin`.
+fn parse_origin(text: &str) -> anyhow::Result<axum::http::HeaderValue> {
+    let text = text.trim().trim_end_matches('/');
+    let url = reqwest::Url::parse(text)
+        .map_err(|e| anyhow::anyhow!("--cors-origin `{text}` is not an origin ({e})"))?;
+    anyhow::ensure!(
+        matches!(url.scheme(), "http" | "https")
+            && url.host_str().is_some()
+            && url.path() == "/"
+            && url.query().is_none(),
+        "--cors-origin `{text}` is not an origin: give scheme://host[:port], no path"
+    );
+    Ok(axum::http::HeaderValue::from_str(text)?)
 }

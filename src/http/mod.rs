@@ -23,6 +23,9 @@ pub struct AppState {
     pub max_response_bytes: usize,
     /// How long a WebSocket may wait before sending `connection_init`.
     pub ws_init_timeout: std::time::Duration,
+    /// Browser origins allowed to call `/graphql` (`--cors-origin`); none:
+    /// same-origin only.
+    pub cors_origins: Vec<axum::http::HeaderValue>,
 }
 
 impl AppState {
@@ -43,14 +46,32 @@ impl AppState {
             max_batch: config.max_batch,
             max_response_bytes: config.max_response_bytes,
             ws_init_timeout: config.ws_init_timeout,
+            cors_origins: config.cors_origins.clone(),
         }
     }
 }
 
 /// The one router, used by `serve` and by tests.
 pub fn build_app(state: AppState) -> Router {
+    let graphql_route = get(graphql::get).post(graphql::post);
+    // Preflights answered for the listed origins only; a browser refuses
+    // the answer for any other, since it has no Allow-Origin of its own.
+    let graphql_route = if state.cors_origins.is_empty() {
+        graphql_route
+    } else {
+        use axum::http::{Method, header};
+        graphql_route.layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::AllowOrigin::list(
+                    state.cors_origins.clone(),
+                ))
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                .max_age(std::time::Duration::from_secs(600)),
+        )
+    };
     Router::new()
-        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphql", graphql_route)
         .route("/graphql/ws", get(graphql::websocket))
         .route("/graphql/assets/{name}", get(graphiql::asset))
         .route("/healthz", get(health::healthz))

@@ -278,3 +278,78 @@ async fn the_introspection_queries_of_graphql_js_pass_the_limits() {
         }
     }
 }
+
+/// A CORS preflight as a browser sends it for a POST with a bearer token.
+async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
+    app.client
+        .request(reqwest::Method::OPTIONS, app.url("/graphql"))
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .expect("preflight")
+}
+
+#[tokio::test]
+async fn cors_preflights_are_answered_for_listed_origins_only() {
+    let allowed = "https://app.example.com";
+    let app = TestApp::spawn_with(|c| {
+        c.cors_origins = vec![axum::http::HeaderValue::from_static(allowed)];
+    })
+    .await;
+    let ok = preflight(&app, allowed).await;
+    assert!(ok.status().is_success(), "{}", ok.status());
+    let headers = ok.headers();
+    assert_eq!(
+        headers
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some(allowed)
+    );
+    let allow_headers = headers
+        .get("access-control-allow-headers")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(allow_headers.contains("authorization"), "{allow_headers}");
+    // A refused origin gets no Allow-Origin: the browser stops there.
+    let refused = preflight(&app, "https://evil.example").await;
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "{:?}",
+        refused.headers()
+    );
+    // An allowed origin's actual request carries it too.
+    let answer = app
+        .client
+        .post(app.url("/graphql"))
+        .header("Origin", allowed)
+        .json(&serde_json::json!({"query": "{ __typename }"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        answer
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some(allowed)
+    );
+
+    // By default, same-origin only: no origin is allowed.
+    let default = TestApp::spawn().await;
+    let refused = preflight(&default, allowed).await;
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
