@@ -37,6 +37,8 @@ pub enum Action {
     NotificationChannelCreate,
     NotificationChannelUpdate,
     NotificationChannelDelete,
+    ApiTokenCreate,
+    ApiTokenRevoke,
 }
 
 impl Action {
@@ -69,6 +71,8 @@ impl Action {
             Action::NotificationChannelCreate => "notification_channel.create",
             Action::NotificationChannelUpdate => "notification_channel.update",
             Action::NotificationChannelDelete => "notification_channel.delete",
+            Action::ApiTokenCreate => "api_token.create",
+            Action::ApiTokenRevoke => "api_token.revoke",
         }
     }
 }

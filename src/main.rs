@@ -218,6 +218,13 @@ enum TokenAction {
         email: String,
         #[arg(long, default_value = "cli")]
         name: String,
+        /// How long it lives, as an ISO 8601 duration (`P90D`); forever
+        /// when omitted.
+        #[arg(long)]
+        expires: Option<String>,
+        /// A token refused every mutation.
+        #[arg(long)]
+        read_only: bool,
     },
 }
 
@@ -392,15 +399,45 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Token {
-            action: TokenAction::Create { email, name },
+            action:
+                TokenAction::Create {
+                    email,
+                    name,
+                    expires,
+                    read_only,
+                },
         } => {
             let db = db::connect(&cli.database_url)
                 .await
                 .context("connecting to the database")?;
             db::migrate(&db).await.context("applying migrations")?;
-            let (user, token) = tokens::create_for_email(&db, &email, &name)
+            let expires_at = match expires {
+                Some(every) => {
+                    let seconds = iso8601::duration(every.trim())
+                        .map(std::time::Duration::from)
+                        .map_err(|e| {
+                            anyhow::anyhow!(
+                                "--expires `{every}` is not an ISO 8601 duration such as P90D ({e})"
+                            )
+                        })?;
+                    Some(chrono::Utc::now() + chrono::Duration::from_std(seconds)?)
+                }
+                None => None,
+            };
+            let user = tokens::find_or_create_user(&db, &email, None)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (_, token) = tokens::create_with(
+                &db,
+                user.id,
+                &name,
+                tokens::TokenOptions {
+                    expires_at,
+                    read_only,
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             eprintln!(
                 "created a token for {} (shown once; store it now):",
                 user.email

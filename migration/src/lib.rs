@@ -18,6 +18,7 @@ mod m20261202_000007_finding_counters;
 mod m20261202_000008_assignments;
 mod m20261202_000009_schedules;
 mod m20261202_000010_notifications;
+mod m20261202_000011_token_options;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_assignments::Migration),
             Box::new(m20261202_000009_schedules::Migration),
             Box::new(m20261202_000010_notifications::Migration),
+            Box::new(m20261202_000011_token_options::Migration),
         ]
     }
 }

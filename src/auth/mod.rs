@@ -103,6 +103,8 @@ impl Access {
 pub struct Viewer {
     pub user: user::Model,
     pub token_id: Option<i64>,
+    /// The token may only read: every mutation is FORBIDDEN.
+    pub read_only: bool,
     memberships: Arc<RwLock<HashMap<i64, Access>>>,
 }
 
@@ -135,6 +137,7 @@ impl Viewer {
         Ok(Self {
             user,
             token_id,
+            read_only: false,
             memberships: Arc::new(RwLock::new(memberships)),
         })
     }

@@ -77,17 +77,49 @@ pub fn normalize_email(email: &str) -> Result<String> {
 }
 
 pub async fn create<C: ConnectionTrait>(db: &C, user_id: i64, name: &str) -> Result<String> {
+    Ok(create_with(db, user_id, name, TokenOptions::default())
+        .await?
+        .1)
+}
+
+/// How long a token lives and what it may do.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokenOptions {
+    pub expires_at: Option<chrono::DateTime<Utc>>,
+    pub read_only: bool,
+}
+
+/// A new token for `user_id`: its row and the plaintext, shown once.
+pub async fn create_with<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+    name: &str,
+    options: TokenOptions,
+) -> Result<(api_token::Model, String)> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.contains('\0') {
+        return Err(crate::error::Error::bad_input(
+            "the token's name must be 1 to 200 characters, without NUL",
+        ));
+    }
+    if options.expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Err(crate::error::Error::bad_input(
+            "expiresAt is in the past; a token that expired already would be useless",
+        ));
+    }
     let token = generate();
-    api_token::ActiveModel {
+    let row = api_token::ActiveModel {
         user_id: Set(user_id),
         name: Set(name.to_owned()),
         token_hash: Set(hash(&token)),
         created_at: Set(Utc::now()),
+        expires_at: Set(options.expires_at),
+        read_only: Set(options.read_only),
         ..Default::default()
     }
     .insert(db)
     .await?;
-    Ok(token)
+    Ok((row, token))
 }
 
 /// Resolves a presented token to its user. The lookup is by hash, so the
@@ -109,6 +141,9 @@ pub async fn authenticate<C: ConnectionTrait>(
     let Some((token, Some(user))) = found else {
         return Ok(None);
     };
+    if token.expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Ok(None);
+    }
     if !bool::from(token.token_hash.as_bytes().ct_eq(presented_hash.as_bytes())) {
         return Ok(None);
     }

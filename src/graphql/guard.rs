@@ -43,6 +43,25 @@ struct Guard {
     limits: GraphqlLimits,
 }
 
+/// Whether the operation the request runs (by name, or its only one) is a
+/// mutation; a name the document lacks is left for execution to refuse.
+fn is_mutation(
+    document: &async_graphql::parser::types::ExecutableDocument,
+    name: Option<&str>,
+) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let mutation = |op: &async_graphql::Positioned<
+        async_graphql::parser::types::OperationDefinition,
+    >| { op.node.ty == OperationType::Mutation };
+    match (&document.operations, name) {
+        (DocumentOperations::Single(op), _) => mutation(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.iter().any(|(n, op)| n.as_str() == name && mutation(op))
+        }
+        (DocumentOperations::Multiple(ops), None) => ops.values().any(mutation),
+    }
+}
+
 fn refuse(message: String) -> ServerError {
     let mut error = ServerError::new(message, None);
     error.extensions = Some({
@@ -93,6 +112,20 @@ impl Extension for Guard {
             .or_else(|| has_nul_escape(&request.query).then(|| "the document".to_owned()));
         if let Some(at) = nul_at {
             return Err(refuse(nul_refused(&at).to_string()));
+        }
+        let read_only = matches!(auth, Some(RequestAuth::Authenticated(v)) if v.read_only);
+        let operation = request.operation_name.clone();
+        if read_only && is_mutation(request.parsed_query()?, operation.as_deref()) {
+            let mut error = ServerError::new(
+                "this token is read-only: mutations need a token created without readOnly",
+                None,
+            );
+            error.extensions = Some({
+                let mut ext = async_graphql::ErrorExtensionValues::default();
+                ext.set("code", "FORBIDDEN");
+                ext
+            });
+            return Err(error);
         }
         let shape = measure(request.parsed_query()?).map_err(refuse)?;
         if shape.selections > self.limits.selections as u64 {

@@ -18,10 +18,12 @@ pub enum NodeKind {
     Finding,
     Exclusion,
     NotificationChannel,
+    ApiToken,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 11] = [
+    const ALL: [NodeKind; 12] = [
+        NodeKind::ApiToken,
         NodeKind::NotificationChannel,
         NodeKind::Exclusion,
         NodeKind::BaselineProfile,
@@ -49,6 +51,7 @@ impl NodeKind {
             NodeKind::Finding => "finding",
             NodeKind::Exclusion => "exclusion",
             NodeKind::NotificationChannel => "notification channel",
+            NodeKind::ApiToken => "API token",
         }
     }
 
@@ -65,6 +68,7 @@ impl NodeKind {
             NodeKind::Finding => "Finding",
             NodeKind::Exclusion => "Exclusion",
             NodeKind::NotificationChannel => "NotificationChannel",
+            NodeKind::ApiToken => "ApiToken",
         }
     }
 }

@@ -285,7 +285,8 @@ pub(super) async fn resolve_auth(
     };
     match tokens::authenticate(db, presented).await? {
         Some((token, user)) => {
-            let viewer = Viewer::load(db, user, Some(token.id)).await?;
+            let mut viewer = Viewer::load(db, user, Some(token.id)).await?;
+            viewer.read_only = token.read_only;
             Ok(RequestAuth::Authenticated(Box::new(viewer)))
         }
         None => Ok(RequestAuth::Invalid),

@@ -41,6 +41,21 @@ const FORBIDDEN: &str = "FORBIDDEN";
 /// Root fields for which a refusal cannot happen, and why.
 const NOT_APPLICABLE: &[(&str, &str, &str)] = &[
     ("viewer", NOT_FOUND, "the caller always exists for itself"),
+    (
+        "createApiToken",
+        NOT_FOUND,
+        "creates a token of the caller's own, naming nothing else",
+    ),
+    (
+        "createApiToken",
+        FORBIDDEN,
+        "every user may create tokens of their own (a read-only token may not: tokens.rs)",
+    ),
+    (
+        "revokeApiToken",
+        FORBIDDEN,
+        "a token of someone else is NOT_FOUND, one's own is always revocable (read-only: tokens.rs)",
+    ),
     ("viewer", FORBIDDEN, "needs no capability"),
     (
         "workspaces",
@@ -322,6 +337,16 @@ async fn authorization_matrix_covers_every_root_field() {
         .as_str()
         .expect("a channel")
         .to_owned();
+    let owners_token = app
+        .gql_ok(
+            &owner,
+            "mutation { createApiToken(input: {name: \"matrix\"}) { apiToken { id } } }",
+            json!({}),
+        )
+        .await["createApiToken"]["apiToken"]["id"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
 
     let mut tokens: BTreeMap<Actor, Option<String>> = BTreeMap::new();
     tokens.insert(Actor::Anonymous, None);
@@ -346,6 +371,27 @@ async fn authorization_matrix_covers_every_root_field() {
             "{ viewer { id email } }",
             json!({}),
             &[(Actor::Anonymous, UNAUTH), (Actor::BadToken, UNAUTH)],
+        ),
+        case(
+            "createApiToken",
+            "mutation { createApiToken(input: {name: \"t\"}) { token } }",
+            json!({}),
+            &[(Actor::Anonymous, UNAUTH), (Actor::BadToken, UNAUTH)],
+        ),
+        // Only its owner may revoke it.
+        case(
+            "revokeApiToken",
+            "mutation($id: ID!) { revokeApiToken(input: {id: $id}) { revokedAt } }",
+            json!({"id": owners_token}),
+            &[
+                (Actor::Anonymous, UNAUTH),
+                (Actor::BadToken, UNAUTH),
+                (Actor::Outsider, NOT_FOUND),
+                (Actor::Restricted, NOT_FOUND),
+                (Actor::Reader, NOT_FOUND),
+                (Actor::Operator, NOT_FOUND),
+                (Actor::Manager, NOT_FOUND),
+            ],
         ),
         case(
             "workspaces",

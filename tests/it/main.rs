@@ -28,5 +28,6 @@ mod properties;
 mod schedules;
 mod schema;
 mod subscription;
+mod tokens;
 mod verification;
 mod web;

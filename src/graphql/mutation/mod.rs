@@ -5,6 +5,7 @@ mod evidence;
 mod findings;
 mod notifications;
 mod schedules;
+mod tokens;
 
 use async_graphql::MergedObject;
 
@@ -17,4 +18,5 @@ pub struct Mutation(
     connections::ConnectionMutation,
     schedules::ScheduleMutation,
     notifications::NotificationMutation,
+    tokens::TokenMutation,
 );

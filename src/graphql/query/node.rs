@@ -63,6 +63,14 @@ async fn load_node(ctx: &Context<'_>, kind: NodeKind, raw_id: i64) -> Result<Nod
                     .await?,
             ))
         }
+        NodeKind::ApiToken => {
+            let token = entity::api_token::Entity::find_by_id(raw_id)
+                .one(db)
+                .await?
+                .filter(|t| t.user_id == viewer.user.id)
+                .ok_or(Error::NotFound("API token"))?;
+            Node::ApiToken(crate::graphql::types::ApiToken(token))
+        }
         NodeKind::InventoryItem => {
             let item = inventory_item::Entity::find_by_id(raw_id)
                 .one(db)

@@ -24,7 +24,7 @@ pub use notification::{ChannelKind, NotificationChannel};
 pub use run::{OperationRun, OperationRunStatus, OperationRunType};
 pub use schedule::Schedule;
 pub use tenant::Tenant;
-pub use user::User;
+pub use user::{ApiToken, User};
 pub use workspace::{Workspace, WorkspaceMember, workspace_tenants};
 
 use async_graphql::Interface;
@@ -47,4 +47,5 @@ pub enum Node {
     Finding(Finding),
     Exclusion(Exclusion),
     NotificationChannel(NotificationChannel),
+    ApiToken(ApiToken),
 }
