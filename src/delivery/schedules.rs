@@ -13,7 +13,7 @@
 //! already queued or running from being queued twice.
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{baseline_profile, schedule, tenant, tenant_connection};
+use entity::{baseline_profile, schedule, tenant};
 use sea_orm::sea_query::{CaseStatement, Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
@@ -109,7 +109,11 @@ pub async fn set(
             "the profile is not assigned to this tenant; assign it first",
         ));
     }
-    if new.collect && !has_connection(db, tenant.id).await? {
+    if new.collect
+        && crate::collector::connections::connection_of(db, tenant.id)
+            .await?
+            .is_none()
+    {
         return Err(Error::bad_input(
             "collect needs a tenant connection to Microsoft Graph; set one with setTenantConnection first",
         ));
@@ -204,17 +208,6 @@ pub async fn clear(
     }
     txn.commit().await?;
     Ok(removed > 0)
-}
-
-async fn has_connection<C: ConnectionTrait>(db: &C, tenant_id: i64) -> Result<bool, DbErr> {
-    Ok(tenant_connection::Entity::find()
-        .select_only()
-        .column(tenant_connection::Column::TenantId)
-        .filter(tenant_connection::Column::TenantId.eq(tenant_id))
-        .into_tuple::<i64>()
-        .one(db)
-        .await?
-        .is_some())
 }
 
 /// Claims the schedules due at `now` (see the module doc): each comes back

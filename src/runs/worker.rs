@@ -282,7 +282,11 @@ impl RunContext {
 
 /// Keys of a run's context that say why it ran (the schedule that queued
 /// it, the run it follows, the run it chains); a completion keeps them.
-pub const ORIGIN_KEYS: &[&str] = &["schedule_id", "after_run_id", "then"];
+pub const ORIGIN_KEYS: &[&str] = &[
+    "schedule_id",
+    "after_run_id",
+    crate::delivery::schedules::THEN,
+];
 
 /// Evidence a job collected that ingestion refuses fails the run with the
 /// reason; anything else is internal and logged, not shown.
