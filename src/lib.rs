@@ -66,6 +66,7 @@ pub async fn serve_with_worker_db(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let senders = delivery::deliver::Senders::new(&config.delivery)?;
     let notifier = runs::worker::RunNotifier::default();
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     let (worker_db_for_delivery, workers_stopped_for_delivery) =
@@ -79,10 +80,11 @@ pub async fn serve_with_worker_db(
     let delivery = delivery::deliver::spawn(
         worker_db_for_delivery,
         config.delivery.clone(),
+        senders.clone(),
         config.secret_key.clone(),
         workers_stopped_for_delivery,
     );
-    let app = build_app(AppState::new(&config, db, notifier));
+    let app = build_app(AppState::new(&config, db, notifier, senders));
     tracing::info!(address = %listener.local_addr()?, workers = config.workers.count, "drift-engine listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

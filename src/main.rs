@@ -130,6 +130,19 @@ enum Command {
         /// How often workers look for due schedules, in seconds.
         #[arg(long, env = "DRIFT_SCHEDULE_INTERVAL_SECS", default_value_t = 30)]
         schedule_interval_secs: u64,
+        /// The SMTP relay EMAIL channels are sent through:
+        /// `smtp://host:25`, `smtp://user:pass@host:587?tls=required`
+        /// (STARTTLS) or `smtps://user:pass@host` (TLS). None: EMAIL
+        /// channels cannot be created.
+        #[arg(long, env = "DRIFT_SMTP_URL", hide_env_values = true)]
+        smtp_url: Option<String>,
+        /// The From address of EMAIL notifications.
+        #[arg(
+            long,
+            env = "DRIFT_SMTP_FROM",
+            default_value = "drift-engine <drift-engine@localhost>"
+        )]
+        smtp_from: String,
         /// Load the demo workspace (real Intune exports) first, unless it exists.
         #[arg(long)]
         demo: bool,
@@ -248,6 +261,8 @@ async fn main() -> anyhow::Result<()> {
             run_max_attempts,
             worker_poll_ms,
             schedule_interval_secs,
+            smtp_url,
+            smtp_from,
             cors_origins,
             demo,
             secret_key_file,
@@ -282,6 +297,13 @@ async fn main() -> anyhow::Result<()> {
                 ..Default::default()
             };
             config.graph = cli.graph.settings();
+            config.delivery.smtp =
+                smtp_url.map(|url| drift_engine::delivery::deliver::SmtpSettings {
+                    url,
+                    from: smtp_from,
+                });
+            // A relay URL that does not parse stops the start, not a delivery.
+            drift_engine::delivery::deliver::Senders::new(&config.delivery)?;
             config.cors_origins = cors_origins
                 .iter()
                 .map(|o| parse_origin(o))

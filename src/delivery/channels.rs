@@ -1,8 +1,9 @@
-//! Notification channels: a workspace's webhooks and Slack / Teams incoming
-//! webhooks, with what they are for (a minimum severity, finding types,
-//! tenants). The target URL and the webhook signing secret are sealed with
-//! the server's key, bound to the workspace, and never shown or logged:
-//! only the target's host is.
+//! Notification channels: a workspace's webhooks, Slack / Teams incoming
+//! webhooks and email recipients, with what they are for (a minimum
+//! severity, finding types, tenants). The target (a URL, or addresses) and
+//! the webhook signing secret are sealed with the server's key, bound to
+//! the workspace, and never shown or logged: only the target's host (for
+//! email, the recipients' domains) is.
 
 use chrono::Utc;
 use entity::enums::{FindingType, Severity};
@@ -25,6 +26,8 @@ pub enum ChannelKind {
     Slack,
     /// A Microsoft Teams incoming webhook (Workflows): an Adaptive Card.
     Teams,
+    /// Email through the server's SMTP relay (`--smtp-url`).
+    Email,
 }
 
 impl ChannelKind {
@@ -33,6 +36,7 @@ impl ChannelKind {
             ChannelKind::Webhook => "webhook",
             ChannelKind::Slack => "slack",
             ChannelKind::Teams => "teams",
+            ChannelKind::Email => "email",
         }
     }
 
@@ -41,6 +45,7 @@ impl ChannelKind {
             "webhook" => Some(ChannelKind::Webhook),
             "slack" => Some(ChannelKind::Slack),
             "teams" => Some(ChannelKind::Teams),
+            "email" => Some(ChannelKind::Email),
             _ => None,
         }
     }
@@ -107,8 +112,46 @@ fn valid_name(name: &str) -> Result<String> {
     Ok(name.to_owned())
 }
 
-/// The target's host, after checking that it is an absolute http(s) URL.
-fn target_host(target: &str) -> Result<String> {
+/// Recipients one EMAIL channel may have.
+const MAX_RECIPIENTS: usize = 20;
+
+/// An EMAIL target's addresses: comma-separated, 1 to 20.
+pub fn recipients(target: &str) -> Result<Vec<lettre::Address>> {
+    let addresses = target
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.parse::<lettre::Address>().map_err(|e| {
+                Error::bad_input(format!("target: {a:?} is not an email address ({e})"))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if addresses.is_empty() || addresses.len() > MAX_RECIPIENTS {
+        return Err(Error::bad_input(format!(
+            "an EMAIL target is 1 to {MAX_RECIPIENTS} addresses, separated by commas"
+        )));
+    }
+    Ok(addresses)
+}
+
+/// What may be shown of a target: a URL's host, or the recipients'
+/// domains, after checking the target fits the kind.
+fn target_host(kind: ChannelKind, target: &str) -> Result<String> {
+    if kind == ChannelKind::Email {
+        let mut domains: Vec<String> = recipients(target)?
+            .iter()
+            .map(|a| a.domain().to_ascii_lowercase())
+            .collect();
+        domains.sort();
+        domains.dedup();
+        return Ok(domains.join(", "));
+    }
+    url_host(target)
+}
+
+/// The host of an absolute http(s) URL.
+fn url_host(target: &str) -> Result<String> {
     let url = reqwest::Url::parse(target.trim())
         .map_err(|e| Error::bad_input(format!("target is not a URL ({e})")))?;
     if !matches!(url.scheme(), "https" | "http") {
@@ -131,6 +174,9 @@ fn valid_secret(kind: ChannelKind, secret: Option<&str>) -> Result<Option<String
         (ChannelKind::Webhook, None) => Err(Error::bad_input(
             "a WEBHOOK channel needs a secret: deliveries are signed with it (X-Drift-Signature)",
         )),
+        (ChannelKind::Email, Some(_)) => Err(Error::bad_input(
+            "an EMAIL channel has no secret: leave it out",
+        )),
         (_, Some(s)) if s.len() < 16 || s.len() > 512 => {
             Err(Error::bad_input("secret must be 16 to 512 characters"))
         }
@@ -146,17 +192,31 @@ fn filters_json(f: &Filters) -> (Option<String>, serde_json::Value, serde_json::
     )
 }
 
+/// What a server can seal and send with.
+#[derive(Clone, Copy)]
+pub struct ChannelEnv<'a> {
+    pub key: Option<&'a SecretKey>,
+    /// Whether `--smtp-url` is set: without it an EMAIL channel could
+    /// never deliver, so none is created.
+    pub smtp: bool,
+}
+
 /// Creates a channel in `workspace_id`; audited without target or secret.
 pub async fn create(
     db: &DatabaseConnection,
-    key: Option<&SecretKey>,
+    env: ChannelEnv<'_>,
     actor_user_id: i64,
     workspace_id: i64,
     new: NewChannel,
 ) -> Result<notification_channel::Model> {
-    let key = key_or_refuse(key)?;
+    let key = key_or_refuse(env.key)?;
+    if new.kind == ChannelKind::Email && !env.smtp {
+        return Err(Error::bad_input(
+            "this server has no SMTP relay for EMAIL channels: start it with --smtp-url (DRIFT_SMTP_URL); nothing was stored",
+        ));
+    }
     let name = valid_name(&new.name)?;
-    let host = target_host(&new.target)?;
+    let host = target_host(new.kind, &new.target)?;
     let secret = valid_secret(new.kind, new.secret.as_deref())?;
     let context = seal_context(workspace_id);
     let (min_severity, finding_types, tenant_ids) = filters_json(&new.filters);
@@ -213,7 +273,7 @@ pub async fn update(
     }
     if let Some(target) = changes.target {
         let key = key_or_refuse(key)?;
-        active.target_host = Set(target_host(&target)?);
+        active.target_host = Set(target_host(kind, &target)?);
         active.target_sealed = Set(key.seal(&context, target.trim().as_bytes()));
         changed.push("target");
     }

@@ -4,8 +4,10 @@
 //! RETURNING`, so two processes never send the same row at once. A 2xx
 //! delivers it; a timeout, a connection error, a 429 or a 5xx is tried
 //! again with exponential back-off up to `max_attempts`; any other answer
-//! fails it at once. A dead target only ever holds its own rows: compares
-//! write the outbox and never wait for it.
+//! fails it at once. EMAIL channels go through the server's SMTP relay,
+//! where a 4xx reply or a connection error is tried again and a 5xx reply
+//! fails. A dead target only ever holds its own rows: compares write the
+//! outbox and never wait for it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +39,28 @@ pub struct DeliverySettings {
     /// The wait after the first failed attempt; doubled after each.
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
+    /// The SMTP relay of EMAIL channels; none: EMAIL channels are refused.
+    pub smtp: Option<SmtpSettings>,
+}
+
+/// Where EMAIL notifications are sent from.
+#[derive(Clone)]
+pub struct SmtpSettings {
+    /// lettre's connection URL: `smtp://host:25`, `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS) or `smtps://user:pass@host` (TLS); it may hold a password.
+    pub url: String,
+    /// The From address, `drift-engine <drift@example.com>` or bare.
+    pub from: String,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    // The URL may carry the relay's password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("url", &"<redacted>")
+            .field("from", &self.from)
+            .finish()
+    }
 }
 
 impl Default for DeliverySettings {
@@ -47,6 +71,7 @@ impl Default for DeliverySettings {
             max_attempts: 5,
             backoff_base: Duration::from_secs(30),
             backoff_cap: Duration::from_secs(3600),
+            smtp: None,
         }
     }
 }
@@ -115,7 +140,7 @@ fn finding_lines(payload: &Value) -> Vec<String> {
 /// The body a channel of `kind` receives for `payload`.
 pub fn body_for(kind: ChannelKind, payload: &Value) -> Value {
     match kind {
-        ChannelKind::Webhook => payload.clone(),
+        ChannelKind::Webhook | ChannelKind::Email => payload.clone(),
         // Slack's incoming-webhook message: `text` is the fallback, blocks
         // are what the client shows.
         ChannelKind::Slack => {
@@ -161,9 +186,111 @@ pub enum Sent {
     Refused(String),
 }
 
+type Mailer = lettre::AsyncSmtpTransport<lettre::Tokio1Executor>;
+
+/// What deliveries are sent with: one HTTP client, and the SMTP relay when
+/// there is one. Built once per process.
+#[derive(Clone)]
+pub struct Senders {
+    http: reqwest::Client,
+    mail: Option<(Mailer, lettre::message::Mailbox)>,
+}
+
+impl Senders {
+    /// Refuses a relay URL or From address that does not parse, so a
+    /// server does not start with EMAIL channels it cannot serve.
+    pub fn new(settings: &DeliverySettings) -> anyhow::Result<Self> {
+        let mail = match &settings.smtp {
+            None => None,
+            Some(smtp) => {
+                let transport = Mailer::from_url(&smtp.url)
+                    .map_err(|e| anyhow::anyhow!("--smtp-url is not a usable SMTP URL ({e})"))?
+                    .timeout(Some(settings.timeout))
+                    .build();
+                let from = smtp.from.parse().map_err(|e| {
+                    anyhow::anyhow!("--smtp-from {:?} is not an address ({e})", smtp.from)
+                })?;
+                Some((transport, from))
+            }
+        };
+        Ok(Self {
+            http: client(settings),
+            mail,
+        })
+    }
+
+    /// Senders without an SMTP relay.
+    pub fn http_only() -> Self {
+        Self {
+            http: client(&DeliverySettings::default()),
+            mail: None,
+        }
+    }
+
+    /// Whether EMAIL channels can be sent.
+    pub fn has_smtp(&self) -> bool {
+        self.mail.is_some()
+    }
+}
+
+/// The subject and plain-text body of an EMAIL notification.
+pub fn email_for(payload: &Value) -> (String, String) {
+    let subject = summary(payload);
+    let mut text = format!("{subject}\n");
+    let lines = finding_lines(payload);
+    let findings = payload["findings"].as_array().cloned().unwrap_or_default();
+    if !lines.is_empty() {
+        text.push('\n');
+        for (line, finding) in lines.iter().zip(&findings) {
+            text.push_str(&format!("- {line}\n"));
+            for path in finding["paths"].as_array().into_iter().flatten() {
+                text.push_str(&format!("    {}\n", path.as_str().unwrap_or_default()));
+            }
+        }
+    }
+    if let Some(run) = payload["run"]["id"].as_i64() {
+        text.push_str(&format!("\nCompare run {run}.\n"));
+    }
+    text.push_str("\nSent by drift-engine; setting values are never included.\n");
+    (subject, text)
+}
+
+async fn send_email(senders: &Senders, target: &str, payload: &Value) -> Sent {
+    let Some((mailer, from)) = &senders.mail else {
+        return Sent::Refused("this server has no SMTP relay (--smtp-url)".into());
+    };
+    let recipients = match channels::recipients(target) {
+        Ok(r) => r,
+        Err(e) => return Sent::Refused(e.to_string()),
+    };
+    let (subject, text) = email_for(payload);
+    let mut message = lettre::Message::builder()
+        .from(from.clone())
+        .subject(subject)
+        .header(lettre::message::header::ContentType::TEXT_PLAIN);
+    for to in recipients {
+        message = message.to(lettre::message::Mailbox::new(None, to));
+    }
+    let message = match message.body(text) {
+        Ok(m) => m,
+        Err(e) => return Sent::Refused(format!("the message could not be built ({e})")),
+    };
+    use lettre::AsyncTransport;
+    match mailer.send(message).await {
+        Ok(response) => Sent::Delivered(u16::from(response.code())),
+        // Replies are reported by code only: their text may name a recipient.
+        Err(e) => match e.status() {
+            Some(code) if e.is_permanent() => Sent::Refused(format!("SMTP {code}")),
+            Some(code) => Sent::Retry(format!("SMTP {code}")),
+            None if e.is_timeout() => Sent::Retry("SMTP timeout".into()),
+            None => Sent::Retry(format!("SMTP: {e}")),
+        },
+    }
+}
+
 /// Sends `payload` to `channel` once.
 pub async fn send(
-    http: &reqwest::Client,
+    senders: &Senders,
     key: &SecretKey,
     channel: &notification_channel::Model,
     delivery_id: Option<i64>,
@@ -175,8 +302,12 @@ pub async fn send(
         );
     };
     let kind = ChannelKind::parse(&channel.kind).unwrap_or(ChannelKind::Webhook);
+    if kind == ChannelKind::Email {
+        return send_email(senders, &target, payload).await;
+    }
     let body = serde_json::to_vec(&body_for(kind, payload)).unwrap_or_default();
-    let mut request = http
+    let mut request = senders
+        .http
         .post(&target)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(
@@ -265,7 +396,7 @@ async fn claim(
 /// One pass: sends what is due. Returns how many were delivered.
 pub async fn deliver_due(
     db: &DatabaseConnection,
-    http: &reqwest::Client,
+    senders: &Senders,
     key: &SecretKey,
     settings: &DeliverySettings,
 ) -> Result<usize, DbErr> {
@@ -286,7 +417,7 @@ pub async fn deliver_due(
     for n in claimed {
         let attempts = n.attempts + 1;
         let sent = match channels.get(&n.channel_id) {
-            Some(channel) => send(http, key, channel, Some(n.id), &n.payload).await,
+            Some(channel) => send(senders, key, channel, Some(n.id), &n.payload).await,
             None => Sent::Refused("the channel is gone".into()),
         };
         let now = Utc::now();
@@ -325,17 +456,17 @@ pub async fn deliver_due(
 pub fn spawn(
     db: DatabaseConnection,
     settings: DeliverySettings,
+    senders: Senders,
     key: Option<SecretKey>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Option<JoinHandle<()>> {
     let key = Arc::new(key?);
-    let http = client(&settings);
     Some(tokio::spawn(async move {
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            if let Err(err) = deliver_due(&db, &http, &key, &settings).await {
+            if let Err(err) = deliver_due(&db, &senders, &key, &settings).await {
                 tracing::warn!(error = %err, "could not deliver notifications");
             }
             tokio::select! {

@@ -26,11 +26,24 @@ pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subs
 
 /// The one schema builder, used by the server, the `schema` command and tests.
 /// What the engine's front door needs from the server's configuration.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone)]
 pub struct EngineSettings {
     pub listing: ListingGuard,
     /// Seals tenant credentials; without one they cannot be set.
     pub secret_key: Option<SecretKey>,
+    /// What notifications are sent with (`testNotificationChannel`, and
+    /// whether EMAIL channels can be created).
+    pub senders: crate::delivery::deliver::Senders,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            listing: ListingGuard::default(),
+            secret_key: None,
+            senders: crate::delivery::deliver::Senders::http_only(),
+        }
+    }
 }
 
 /// The server's sealing key, as schema data.
@@ -52,6 +65,7 @@ pub fn build_schema(
     .data(notifier)
     .data(settings.listing)
     .data(SealingKey(settings.secret_key))
+    .data(settings.senders)
     // Depth is the guard's: async-graphql's count includes introspection,
     // whose `ofType` chain alone is deeper than any limit worth having.
     .extension(guard::RequestGuard { limits })

@@ -29,7 +29,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: &Config, db: DatabaseConnection, notifier: RunNotifier) -> Self {
+    pub fn new(
+        config: &Config,
+        db: DatabaseConnection,
+        notifier: RunNotifier,
+        senders: crate::delivery::deliver::Senders,
+    ) -> Self {
         Self {
             schema: build_schema(
                 db.clone(),
@@ -37,6 +42,7 @@ impl AppState {
                 crate::graphql::EngineSettings {
                     listing: config.listing,
                     secret_key: config.secret_key.clone(),
+                    senders,
                 },
                 notifier,
             ),

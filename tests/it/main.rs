@@ -27,6 +27,7 @@ mod processes;
 mod properties;
 mod schedules;
 mod schema;
+mod smtp_server;
 mod subscription;
 mod tokens;
 mod verification;

@@ -126,8 +126,16 @@ fn policy(min_length: i64) -> Vec<Policy> {
 }
 
 async fn scenario() -> Scenario {
+    scenario_with_smtp(None).await
+}
+
+async fn scenario_with_smtp(smtp_url: Option<String>) -> Scenario {
     let app = TestApp::spawn_with(|c| {
         c.secret_key = Some(test_key());
+        c.delivery.smtp = smtp_url.map(|url| drift_engine::delivery::deliver::SmtpSettings {
+            url,
+            from: "drift-engine <drift@ops.example>".into(),
+        });
         c.delivery.interval = Duration::from_millis(50);
         c.delivery.backoff_base = Duration::from_millis(100);
         c.delivery.timeout = Duration::from_secs(5);
@@ -316,6 +324,10 @@ async fn channels_refuse_bad_input_and_test_sends_once() {
             json!({"kind": "WEBHOOK", "target": receiver.url, "secret": "short"}),
             "16 to 512",
         ),
+        (
+            json!({"kind": "EMAIL", "target": "soc@contoso.example"}),
+            "no SMTP relay",
+        ),
     ] {
         let mut i = input.clone();
         i["workspaceId"] = ws.clone();
@@ -343,4 +355,119 @@ async fn channels_refuse_bad_input_and_test_sends_once() {
     let payload: Value = serde_json::from_slice(&got[0].1).expect("json");
     assert_eq!(payload["event"], "test");
     assert!(verify(got[0].0.as_deref().expect("signed"), &got[0].1));
+}
+
+#[tokio::test]
+async fn an_email_channel_gets_drift_through_smtp_and_a_451_is_tried_again() {
+    let relay = crate::smtp_server::SmtpServer::start(&["451 4.3.0 Try again later"]).await;
+    let s = scenario_with_smtp(Some(relay.url.clone())).await;
+    let ws = workspace_of(&s).await;
+    let create =
+        "mutation($i: CreateNotificationChannelInput!) { createNotificationChannel(input: $i) {
+        id kind targetHost hasSecret } }";
+    for (input, says) in [
+        (
+            json!({"target": "soc@contoso.example, not-an-address"}),
+            "not an email address",
+        ),
+        (json!({"target": " , "}), "1 to 20 addresses"),
+        (
+            json!({"target": "soc@contoso.example", "secret": SECRET}),
+            "has no secret",
+        ),
+    ] {
+        let mut i = input.clone();
+        i["workspaceId"] = ws.clone();
+        i["name"] = json!("mail");
+        i["kind"] = json!("EMAIL");
+        let body = s.app.gql(Some(&s.token), create, json!({"i": i})).await;
+        assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{input}: {body}");
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{input}: {message}");
+    }
+    let channel = s
+        .app
+        .gql_ok(
+            &s.token,
+            create,
+            json!({"i": {"workspaceId": ws, "name": "SOC mail", "kind": "EMAIL",
+                         "target": "soc@contoso.example,lead@fabrikam.example"}}),
+        )
+        .await["createNotificationChannel"]
+        .clone();
+    assert_eq!(
+        channel,
+        json!({"id": channel["id"], "kind": "EMAIL",
+               "targetHost": "contoso.example, fabrikam.example", "hasSecret": false})
+    );
+
+    s.versions(&s.target, &policy(4)).await;
+    assert_eq!(s.compare().await["outcome"], "SUCCEEDED");
+    let mails = relay.wait_for(1).await;
+    assert_eq!(relay.refused(), 1, "the relay said 451 once");
+    assert_eq!(mails.len(), 1, "then took the message: {mails:?}");
+    let mail = &mails[0];
+    assert_eq!(mail.from, "drift@ops.example");
+    assert_eq!(mail.to, ["soc@contoso.example", "lead@fabrikam.example"]);
+    assert!(mail.data.contains("Subject: Drift on "), "{}", mail.data);
+    assert!(
+        mail.data.contains("1 new, 0 resolved, 1 open"),
+        "{}",
+        mail.data
+    );
+    assert!(
+        mail.data.contains("    passwordMinimumLength"),
+        "{}",
+        mail.data
+    );
+    assert!(
+        !mail.data.contains("kept in the baseline"),
+        "no setting values: {}",
+        mail.data
+    );
+
+    let data = s
+        .app
+        .gql_ok(
+            &s.token,
+            "query($id: ID!) { node(id: $id) { ... on NotificationChannel { deliveries { edges { node {
+                status attempts lastError } } } } } }",
+            json!({"id": channel["id"]}),
+        )
+        .await;
+    assert_eq!(
+        data["node"]["deliveries"]["edges"][0]["node"],
+        json!({"status": "DELIVERED", "attempts": 2, "lastError": null}),
+        "{data}"
+    );
+    let stored = format!(
+        "{:?}{:?}",
+        <entity::notification_channel::Entity as sea_orm::EntityTrait>::find()
+            .all(&s.app.db)
+            .await
+            .expect("channels"),
+        <entity::audit_log::Entity as sea_orm::EntityTrait>::find()
+            .all(&s.app.db)
+            .await
+            .expect("audit")
+    );
+    assert!(
+        !stored.contains("soc@contoso"),
+        "addresses are sealed: {stored}"
+    );
+
+    // The test mutation answers with the relay's reply code.
+    let result = s
+        .app
+        .gql_ok(
+            &s.token,
+            "mutation($id: ID!) { testNotificationChannel(input: {id: $id}) { delivered httpStatus error } }",
+            json!({"id": channel["id"]}),
+        )
+        .await;
+    assert_eq!(
+        result["testNotificationChannel"],
+        json!({"delivered": true, "httpStatus": 250, "error": null})
+    );
+    assert_eq!(relay.wait_for(2).await.len(), 2);
 }

@@ -13,10 +13,12 @@ pub struct CreateNotificationChannelInput {
     pub workspace_id: ID,
     pub name: String,
     pub kind: ChannelKind,
-    /// The URL deliveries are POSTed to; write-only (an incoming-webhook
-    /// URL is a credential).
+    /// The URL deliveries are POSTed to (an incoming-webhook URL is a
+    /// credential), or for EMAIL 1 to 20 addresses separated by commas;
+    /// write-only.
     pub target: String,
-    /// WEBHOOK: the signing secret, 16 to 512 characters; write-only.
+    /// WEBHOOK: the signing secret, 16 to 512 characters (required); SLACK
+    /// and TEAMS: optional; EMAIL: none. Write-only.
     pub secret: Option<String>,
     /// Leave out findings below this severity.
     pub min_severity: Option<Severity>,
@@ -61,7 +63,8 @@ pub struct DeleteNotificationChannelPayload {
 #[derive(SimpleObject)]
 pub struct NotificationTestResult {
     pub delivered: bool,
-    /// The target's HTTP status, when it answered.
+    /// The target's HTTP status (for EMAIL, the SMTP reply code), when it
+    /// answered.
     pub http_status: Option<i32>,
     pub error: Option<String>,
 }
@@ -110,10 +113,13 @@ impl NotificationMutation {
         let viewer = ctx.viewer()?;
         let workspace_id = ids::decode_as(&input.workspace_id, NodeKind::Workspace)?;
         viewer.require_workspace(workspace_id, Capability::WorkspaceBaselinesManage)?;
-        let key = ctx.data_unchecked::<SealingKey>().0.as_ref();
+        let env = channels::ChannelEnv {
+            key: ctx.data_unchecked::<SealingKey>().0.as_ref(),
+            smtp: ctx.data_unchecked::<deliver::Senders>().has_smtp(),
+        };
         let row = channels::create(
             ctx.db(),
-            key,
+            env,
             viewer.user.id,
             workspace_id,
             NewChannel {
@@ -188,7 +194,6 @@ impl NotificationMutation {
                 error: Some("this server has no secret key to open the channel with".into()),
             });
         };
-        let settings = crate::delivery::deliver::DeliverySettings::default();
         let payload = serde_json::json!({
             "version": crate::delivery::notify::PAYLOAD_VERSION,
             "event": "test",
@@ -197,7 +202,14 @@ impl NotificationMutation {
             "counts": {"new": 0, "resolved": 0, "open": 0},
             "findings": [],
         });
-        let sent = deliver::send(&deliver::client(&settings), key, &channel, None, &payload).await;
+        let sent = deliver::send(
+            ctx.data_unchecked::<deliver::Senders>(),
+            key,
+            &channel,
+            None,
+            &payload,
+        )
+        .await;
         Ok(match sent {
             Sent::Delivered(status) => NotificationTestResult {
                 delivered: true,

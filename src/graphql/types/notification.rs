@@ -21,6 +21,9 @@ pub enum ChannelKind {
     Slack,
     /// A Microsoft Teams incoming webhook (an Adaptive Card message).
     Teams,
+    /// Email to 1 to 20 addresses through the server's SMTP relay
+    /// (`--smtp-url`); plain text, the same summary and findings.
+    Email,
 }
 
 impl From<ChannelKind> for channels::ChannelKind {
@@ -29,6 +32,7 @@ impl From<ChannelKind> for channels::ChannelKind {
             ChannelKind::Webhook => channels::ChannelKind::Webhook,
             ChannelKind::Slack => channels::ChannelKind::Slack,
             ChannelKind::Teams => channels::ChannelKind::Teams,
+            ChannelKind::Email => channels::ChannelKind::Email,
         }
     }
 }
@@ -108,11 +112,13 @@ impl NotificationChannel {
         match channels::ChannelKind::parse(&self.0.kind) {
             Some(channels::ChannelKind::Slack) => ChannelKind::Slack,
             Some(channels::ChannelKind::Teams) => ChannelKind::Teams,
+            Some(channels::ChannelKind::Email) => ChannelKind::Email,
             _ => ChannelKind::Webhook,
         }
     }
 
-    /// The target's host (and port); the URL itself is write-only.
+    /// The target's host (and port), or for EMAIL the recipients' domains;
+    /// the target itself is write-only.
     async fn target_host(&self) -> &str {
         &self.0.target_host
     }
