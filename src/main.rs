@@ -203,11 +203,48 @@ enum Command {
         #[arg(long, env = "DRIFT_SECRET_KEY_FILE")]
         secret_key_file: Option<std::path::PathBuf>,
     },
+    /// Write a findings report of one tenant against one profile, as
+    /// `GET /reports/findings` serves it, from the local database: CSV,
+    /// JSON or a printable HTML page, streamed to --output or stdout.
+    Report {
+        /// The tenant: its numeric id or its GraphQL global id.
+        #[arg(long)]
+        tenant: String,
+        /// The baseline profile: its numeric id or its GraphQL global id.
+        #[arg(long)]
+        profile: String,
+        #[arg(long, value_enum, default_value = "html")]
+        format: ReportFormat,
+        /// Statuses to list, comma-separated (OPEN, ACKNOWLEDGED, ACCEPTED,
+        /// RESOLVED); every status but RESOLVED by default.
+        #[arg(long)]
+        status: Option<String>,
+        /// Where to write it; stdout by default.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
         action: TokenAction,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    Csv,
+    Json,
+    Html,
+}
+
+impl From<ReportFormat> for drift_engine::delivery::report::Format {
+    fn from(f: ReportFormat) -> Self {
+        match f {
+            ReportFormat::Csv => Self::Csv,
+            ReportFormat::Json => Self::Json,
+            ReportFormat::Html => Self::Html,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -394,6 +431,51 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
         }
+        Command::Report {
+            tenant,
+            profile,
+            format,
+            status,
+            output,
+        } => {
+            let tenant_id = parse_tenant_id(&tenant)?;
+            let profile_id = parse_id(
+                &profile,
+                graphql::ids::NodeKind::BaselineProfile,
+                "--profile",
+            )?;
+            let statuses = match &status {
+                Some(text) => drift_engine::delivery::report::parse_statuses(text)
+                    .map_err(|e| anyhow::anyhow!("--status: {e}"))?,
+                None => drift_engine::delivery::report::DEFAULT_STATUSES.to_vec(),
+            };
+            let db = db::connect(&cli.database_url)
+                .await
+                .context("connecting to the database")?;
+            db::migrate(&db).await.context("applying migrations")?;
+            let format = format.into();
+            match output {
+                Some(path) => {
+                    let mut file = tokio::io::BufWriter::new(
+                        tokio::fs::File::create(&path)
+                            .await
+                            .with_context(|| format!("creating {}", path.display()))?,
+                    );
+                    let bytes = drift_engine::cli::report::write(
+                        &db, tenant_id, profile_id, format, statuses, &mut file,
+                    )
+                    .await?;
+                    eprintln!("wrote {bytes} bytes to {}", path.display());
+                }
+                None => {
+                    let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
+                    drift_engine::cli::report::write(
+                        &db, tenant_id, profile_id, format, statuses, &mut out,
+                    )
+                    .await?;
+                }
+            }
+        }
         Command::Collect {
             tenant,
             types,
@@ -501,14 +583,16 @@ async fn load_demo(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
 }
 
 fn parse_tenant_id(text: &str) -> anyhow::Result<i64> {
+    parse_id(text, graphql::ids::NodeKind::Tenant, "--tenant")
+}
+
+/// A numeric id, or a global id of `kind`.
+fn parse_id(text: &str, kind: graphql::ids::NodeKind, flag: &str) -> anyhow::Result<i64> {
     if let Ok(id) = text.parse() {
         return Ok(id);
     }
-    graphql::ids::decode_as(
-        &async_graphql::ID(text.to_owned()),
-        graphql::ids::NodeKind::Tenant,
-    )
-    .map_err(|e| anyhow::anyhow!("--tenant: {e}"))
+    graphql::ids::decode_as(&async_graphql::ID(text.to_owned()), kind)
+        .map_err(|e| anyhow::anyhow!("{flag}: {e}"))
 }
 
 fn init_tracing(json: bool) {

@@ -19,6 +19,7 @@ mod m20261202_000008_assignments;
 mod m20261202_000009_schedules;
 mod m20261202_000010_notifications;
 mod m20261202_000011_token_options;
+mod m20261202_000012_report_index;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_schedules::Migration),
             Box::new(m20261202_000010_notifications::Migration),
             Box::new(m20261202_000011_token_options::Migration),
+            Box::new(m20261202_000012_report_index::Migration),
         ]
     }
 }

@@ -2,3 +2,4 @@
 //! engine and print what it did.
 
 pub mod collect;
+pub mod report;

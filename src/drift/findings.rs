@@ -426,3 +426,99 @@ pub async fn triage(
     txn.commit().await?;
     Ok(updated)
 }
+
+/// A finding's setting changes as the API and reports show them.
+#[derive(Debug)]
+pub enum ListedChanges {
+    Listed {
+        /// In path order, without those a path exclusion hid at the compare.
+        changes: Vec<crate::evidence::diff::SettingChange>,
+        /// How many the exclusions hid.
+        excluded: i64,
+    },
+    /// Why there are none to list.
+    Unavailable(&'static str),
+}
+
+/// The blobs [`listed_changes`] needs for these findings.
+pub fn change_blob_hashes<'a>(
+    findings: impl IntoIterator<Item = &'a finding::Model>,
+) -> Vec<String> {
+    findings
+        .into_iter()
+        .filter(|f| f.finding_type == FindingType::DifferentVersion)
+        .flat_map(|f| crate::evidence::diff::finding_blob_pairs(&f.evidence_jsonb))
+        .flat_map(|(a, b)| [a, b])
+        .collect()
+}
+
+/// A finding's setting changes, from the blobs its evidence names (as
+/// [`change_blob_hashes`] lists them, loaded). Err: a stored blob that
+/// cannot be read.
+pub fn listed_changes(
+    finding: &finding::Model,
+    blobs: &std::collections::HashMap<String, Option<Value>>,
+) -> Result<ListedChanges, crate::error::Error> {
+    use crate::evidence::diff::{self, Unlisted};
+    if finding.finding_type != FindingType::DifferentVersion {
+        return Ok(ListedChanges::Unavailable(
+            "only one side exists, so there is nothing to diff",
+        ));
+    }
+    let changes = match diff::finding_changes(&finding.evidence_jsonb, blobs) {
+        Ok(changes) => changes,
+        Err(Unlisted::NoContent) => {
+            return Ok(ListedChanges::Unavailable(
+                "compared at meta fidelity: settings need content evidence on both sides",
+            ));
+        }
+        Err(Unlisted::NotStored) => {
+            return Ok(ListedChanges::Unavailable(
+                "the normalized content of a side is no longer stored",
+            ));
+        }
+        Err(Unlisted::Unreadable) => {
+            return Err(crate::error::Error::internal(anyhow::anyhow!(
+                "the stored content of a side of finding {} could not be read",
+                finding.id
+            )));
+        }
+    };
+    // Changes under a path exclusion that applied at the compare are not
+    // the finding's.
+    let patterns = crate::governance::exclusions::stored_patterns(&finding.evidence_jsonb);
+    Ok(ListedChanges::Listed {
+        changes: changes
+            .into_iter()
+            .filter(|c| !crate::governance::exclusions::path_excluded(&patterns, &c.path))
+            .collect(),
+        excluded: finding.evidence_jsonb["excluded_changes"]
+            .as_i64()
+            .unwrap_or(0),
+    })
+}
+
+/// What differs, for a DIFFERENT_VERSION finding: `settings` and, where the
+/// profile compares them, `assignments` at content fidelity, or `metadata`
+/// at meta fidelity. Empty for missing and unexpected subjects.
+pub fn changed_aspects(finding: &finding::Model) -> Vec<&'static str> {
+    match finding.evidence_jsonb["changed_aspects"].as_array() {
+        Some(names) => names
+            .iter()
+            .filter_map(|n| match n.as_str()? {
+                "settings" => Some("settings"),
+                "assignments" => Some("assignments"),
+                "metadata" => Some("metadata"),
+                _ => None,
+            })
+            .collect(),
+        // Findings recorded before aspects were: their fidelity says.
+        None if finding.finding_type == FindingType::DifferentVersion => {
+            vec![match finding.evidence_fidelity {
+                Fidelity::Content => "settings",
+                Fidelity::Meta => "metadata",
+            }]
+        }
+        None => Vec::new(),
+    }
+}

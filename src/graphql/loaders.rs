@@ -353,10 +353,9 @@ pub async fn prime_findings(
         Ok(())
     };
     let blobs = prime_if(loaders, wants("settingChanges"), || {
-        findings
-            .iter()
-            .flat_map(|f| crate::evidence::diff::finding_blob_pairs(&f.evidence_jsonb))
-            .flat_map(|(a, b)| [BlobHash(a), BlobHash(b)])
+        crate::drift::findings::change_blob_hashes(findings.iter().copied())
+            .into_iter()
+            .map(BlobHash)
             .collect()
     });
     futures_util::try_join!(tenants, profiles, snapshots, runs, blobs)?;

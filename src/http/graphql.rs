@@ -311,7 +311,7 @@ fn error_response(status: StatusCode, message: &str) -> Response {
     error_response_code(status, message, "BAD_USER_INPUT")
 }
 
-fn error_response_code(status: StatusCode, message: &str, code: &str) -> Response {
+pub(super) fn error_response_code(status: StatusCode, message: &str, code: &str) -> Response {
     crate::metrics::graphql_error(code);
     (
         status,

@@ -3,6 +3,7 @@
 pub mod graphiql;
 mod graphql;
 mod health;
+pub mod reports;
 
 use axum::Router;
 use axum::routing::get;
@@ -80,6 +81,7 @@ pub fn build_app(state: AppState) -> Router {
         .route("/graphql", graphql_route)
         .route("/graphql/ws", get(graphql::websocket))
         .route("/graphql/assets/{name}", get(graphiql::asset))
+        .route("/reports/findings", get(reports::findings))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics))

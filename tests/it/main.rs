@@ -25,6 +25,7 @@ mod notifications;
 mod plans;
 mod processes;
 mod properties;
+mod reports;
 mod schedules;
 mod schema;
 mod smtp_server;

@@ -46,6 +46,18 @@ fn tools_present(what: &str, needs_chromium: bool) -> bool {
     false
 }
 
+/// Where CI keeps the screenshots: `$CARGO_TARGET_DIR/e2e`.
+fn e2e_dir() -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+            PathBuf::from,
+        )
+        .join("e2e");
+    std::fs::create_dir_all(&dir).expect("screenshot folder");
+    dir
+}
+
 fn chromium() -> PathBuf {
     std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
 }
@@ -167,14 +179,7 @@ async fn graphiql_in_headless_chromium_runs_a_findings_query_and_a_subscription(
     } else {
         "sqlite"
     };
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
-            PathBuf::from,
-        )
-        .join("e2e");
-    std::fs::create_dir_all(&dir).expect("screenshot folder");
-    let screenshot = dir.join(format!("graphiql-{backend}.png"));
+    let screenshot = e2e_dir().join(format!("graphiql-{backend}.png"));
     let _ = std::fs::remove_file(&screenshot);
 
     let mut command = node("graphiql.mjs");
@@ -189,6 +194,44 @@ async fn graphiql_in_headless_chromium_runs_a_findings_query_and_a_subscription(
     assert!(ok, "GraphiQL check failed:\n{stdout}\n{stderr}");
     let summary: Value = serde_json::from_str(stdout.trim()).expect("summary line");
     assert_eq!(summary["findings"], 4, "{summary}");
+    let png = std::fs::read(&screenshot).expect("screenshot written");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG file");
+}
+
+#[tokio::test]
+async fn the_html_findings_report_renders_in_headless_chromium() {
+    if !tools_present("the report browser test", true) {
+        return;
+    }
+    let (app, report, token) = demo_app().await;
+    let backend = if app.test_db.is_postgres {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let screenshot = e2e_dir().join(format!("report-{backend}.png"));
+    let _ = std::fs::remove_file(&screenshot);
+    let url = format!(
+        "{}/reports/findings?tenantId={}&baselineProfileId={}&format=html",
+        app.base,
+        encode(NodeKind::Tenant, report.branch_tenant_id).0,
+        encode(NodeKind::BaselineProfile, report.baseline_profile_id).0
+    );
+    let mut command = node("report.mjs");
+    command
+        .arg(&url)
+        .arg(&token)
+        .arg(&screenshot)
+        .env("CHROMIUM", chromium());
+    let (ok, stdout, stderr) = output(command, Duration::from_secs(120)).await;
+    assert!(ok, "report check failed:\n{stdout}\n{stderr}");
+    let summary: Value = serde_json::from_str(stdout.trim()).expect("summary line");
+    // The demo's branch tenant: its four findings, in their policy types.
+    assert_eq!(summary["findings"], 4, "{summary}");
+    assert!(
+        summary["sections"].as_u64().unwrap_or_default() >= 2,
+        "{summary}"
+    );
     let png = std::fs::read(&screenshot).expect("screenshot written");
     assert!(png.starts_with(b"\x89PNG"), "a PNG file");
 }

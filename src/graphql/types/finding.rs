@@ -279,21 +279,10 @@ impl Finding {
     /// profile compares assignments, changed assignments are listed too,
     /// under paths such as `assignments[group:Sales Devices].intent`.
     async fn setting_changes(&self, ctx: &Context<'_>) -> Result<SettingChanges> {
-        use crate::evidence::diff::{self, Unlisted};
-        let unavailable = |reason: &str| SettingChanges {
-            available: false,
-            reason: Some(reason.to_owned()),
-            changes: Vec::new(),
-            excluded: 0,
-        };
-        if self.0.finding_type != entity::enums::FindingType::DifferentVersion {
-            return Ok(unavailable(
-                "only one side exists, so there is nothing to diff",
-            ));
-        }
-        let wanted = diff::finding_blob_pairs(&self.0.evidence_jsonb)
+        use crate::drift::findings::{self, ListedChanges};
+        let wanted = findings::change_blob_hashes([&self.0])
             .into_iter()
-            .flat_map(|(a, b)| [BlobHash(a), BlobHash(b)]);
+            .map(BlobHash);
         let loaders = ctx.data_unchecked::<Loaders>();
         let blobs: std::collections::HashMap<String, Option<serde_json::Value>> = loaders
             .load_many(wanted)
@@ -302,50 +291,35 @@ impl Finding {
             .into_iter()
             .map(|(hash, blob)| (hash.0, blob.0.clone()))
             .collect();
-        let changes = match diff::finding_changes(&self.0.evidence_jsonb, &blobs) {
-            Ok(changes) => changes,
-            Err(Unlisted::NoContent) => {
-                return Ok(unavailable(
-                    "compared at meta fidelity: settings need content evidence on both sides",
-                ));
-            }
-            Err(Unlisted::NotStored) => {
-                return Ok(unavailable(
-                    "the normalized content of a side is no longer stored",
-                ));
-            }
-            Err(Unlisted::Unreadable) => {
-                return Err(Error::internal(anyhow::anyhow!(
-                    "the stored content of a side of finding {} could not be read",
-                    self.0.id
-                ))
-                .into());
-            }
-        };
-        // Changes under a path exclusion that applied at the compare are
-        // not the finding's.
-        let excluded = crate::governance::exclusions::stored_patterns(&self.0.evidence_jsonb);
-        let changes = changes
-            .into_iter()
-            .filter(|c| !crate::governance::exclusions::path_excluded(&excluded, &c.path))
-            .map(|c| SettingChange {
-                path: c.path,
-                change: match c.change {
-                    crate::evidence::diff::ChangeKind::Added => SettingChangeKind::Added,
-                    crate::evidence::diff::ChangeKind::Removed => SettingChangeKind::Removed,
-                    crate::evidence::diff::ChangeKind::Modified => SettingChangeKind::Modified,
-                },
-                baseline: c.baseline.map(async_graphql::Json),
-                current: c.current.map(async_graphql::Json),
-            })
-            .collect();
-        Ok(SettingChanges {
-            available: true,
-            reason: None,
-            changes,
-            excluded: self.0.evidence_jsonb["excluded_changes"]
-                .as_i64()
-                .unwrap_or(0),
+        Ok(match findings::listed_changes(&self.0, &blobs)? {
+            ListedChanges::Unavailable(reason) => SettingChanges {
+                available: false,
+                reason: Some(reason.to_owned()),
+                changes: Vec::new(),
+                excluded: 0,
+            },
+            ListedChanges::Listed { changes, excluded } => SettingChanges {
+                available: true,
+                reason: None,
+                changes: changes
+                    .into_iter()
+                    .map(|c| SettingChange {
+                        path: c.path,
+                        change: match c.change {
+                            crate::evidence::diff::ChangeKind::Added => SettingChangeKind::Added,
+                            crate::evidence::diff::ChangeKind::Removed => {
+                                SettingChangeKind::Removed
+                            }
+                            crate::evidence::diff::ChangeKind::Modified => {
+                                SettingChangeKind::Modified
+                            }
+                        },
+                        baseline: c.baseline.map(async_graphql::Json),
+                        current: c.current.map(async_graphql::Json),
+                    })
+                    .collect(),
+                excluded,
+            },
         })
     }
 
@@ -358,26 +332,14 @@ impl Finding {
     /// METADATA at meta fidelity. Empty for missing and unexpected
     /// policies, which differ whole.
     async fn changed_aspects(&self) -> Vec<ChangedAspect> {
-        let stored = self.0.evidence_jsonb["changed_aspects"].as_array();
-        match stored {
-            Some(names) => names
-                .iter()
-                .filter_map(|n| match n.as_str()? {
-                    "settings" => Some(ChangedAspect::Settings),
-                    "assignments" => Some(ChangedAspect::Assignments),
-                    "metadata" => Some(ChangedAspect::Metadata),
-                    _ => None,
-                })
-                .collect(),
-            // Findings recorded before aspects were: their fidelity says.
-            None if self.0.finding_type == entity::enums::FindingType::DifferentVersion => {
-                vec![match self.0.evidence_fidelity {
-                    entity::enums::Fidelity::Content => ChangedAspect::Settings,
-                    entity::enums::Fidelity::Meta => ChangedAspect::Metadata,
-                }]
-            }
-            None => Vec::new(),
-        }
+        crate::drift::findings::changed_aspects(&self.0)
+            .into_iter()
+            .map(|aspect| match aspect {
+                "assignments" => ChangedAspect::Assignments,
+                "metadata" => ChangedAspect::Metadata,
+                _ => ChangedAspect::Settings,
+            })
+            .collect()
     }
 
     /// Other profiles assigned to the tenant that expect another hash (at
