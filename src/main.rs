@@ -223,11 +223,66 @@ enum Command {
         #[arg(long, short)]
         output: Option<std::path::PathBuf>,
     },
+    /// Compare a tenant against a profile, for scripts and CI: with --wait
+    /// it follows the run and prints the findings summary. Exit codes: 0 no
+    /// drift (as --fail-on counts it), 2 drift, 1 error. Without --server it
+    /// uses the local database; with it, it is a GraphQL client of that
+    /// server and needs only a token.
+    Compare {
+        /// The tenant: its numeric id or its GraphQL global id.
+        #[arg(long)]
+        tenant: String,
+        /// The baseline profile: its numeric id or its GraphQL global id.
+        #[arg(long)]
+        profile: String,
+        /// A drift-engine server (`https://drift.example.com`) to ask.
+        #[arg(long, env = "DRIFT_SERVER")]
+        server: Option<String>,
+        /// The API token for --server.
+        #[arg(long, env = "DRIFT_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Follow the compare to its end and print the summary.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up (exit 1) after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+        /// What exits 2: `new` drift found by this compare (new or
+        /// reopened findings), `any` open or acknowledged finding after it,
+        /// or `none`.
+        #[arg(long, value_enum, default_value = "none")]
+        fail_on: FailOnArg,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
         action: TokenAction,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FailOnArg {
+    None,
+    New,
+    Any,
+}
+
+impl From<FailOnArg> for drift_engine::cli::compare::FailOn {
+    fn from(f: FailOnArg) -> Self {
+        match f {
+            FailOnArg::None => Self::None,
+            FailOnArg::New => Self::New,
+            FailOnArg::Any => Self::Any,
+        }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -429,6 +484,88 @@ async fn main() -> anyhow::Result<()> {
                     "{} files were skipped; fix them, or pass --allow-skipped to accept the import as it is",
                     report.skipped.len()
                 );
+            }
+        }
+        Command::Compare {
+            tenant,
+            profile,
+            server,
+            token,
+            wait,
+            timeout,
+            format,
+            fail_on,
+        } => {
+            use drift_engine::cli::compare::{self, Started};
+            use graphql::ids::NodeKind;
+            let fail_on: compare::FailOn = fail_on.into();
+            if !wait && fail_on != compare::FailOn::None {
+                anyhow::bail!("--fail-on needs --wait: without it the compare is only queued");
+            }
+            let limit = wait.then(|| std::time::Duration::from_secs(timeout.max(1)));
+            let started = match server {
+                Some(server) => {
+                    let token = token.ok_or_else(|| {
+                        anyhow::anyhow!("--server needs a token: --token or DRIFT_TOKEN")
+                    })?;
+                    let global =
+                        |text: &str, kind: NodeKind, flag: &str| -> anyhow::Result<String> {
+                            Ok(graphql::ids::encode(kind, parse_id(text, kind, flag)?).0)
+                        };
+                    compare::Remote::new(&server, &token)?
+                        .compare(
+                            &global(&tenant, NodeKind::Tenant, "--tenant")?,
+                            &global(&profile, NodeKind::BaselineProfile, "--profile")?,
+                            limit,
+                        )
+                        .await?
+                }
+                None => {
+                    let tenant_id = parse_tenant_id(&tenant)?;
+                    let profile_id = parse_id(&profile, NodeKind::BaselineProfile, "--profile")?;
+                    let db = db::connect(&cli.database_url)
+                        .await
+                        .context("connecting to the database")?;
+                    db::migrate(&db).await.context("applying migrations")?;
+                    let mut config =
+                        Config::new(cli.database_url.clone(), ([127, 0, 0, 1], 0).into());
+                    config.listing = drift_engine::evidence::ingest::ListingGuard {
+                        max_drop_share: cli.listing_drop_share,
+                    };
+                    let settings = drift_engine::worker_settings(&config)?;
+                    compare::local(&db, &settings, tenant_id, profile_id, limit, |id| {
+                        graphql::ids::encode(NodeKind::OperationRun, id).0
+                    })
+                    .await?
+                }
+            };
+            match started {
+                Started::Queued { run_id, created } => match format {
+                    OutputFormat::Json => println!(
+                        "{}",
+                        serde_json::json!({"run": {"id": run_id, "status": "QUEUED", "created": created}})
+                    ),
+                    OutputFormat::Table => println!(
+                        "compare {run_id} queued{}",
+                        if created {
+                            ""
+                        } else {
+                            " (one was already queued)"
+                        }
+                    ),
+                },
+                Started::Done(result) => {
+                    match format {
+                        OutputFormat::Json => println!("{}", result.to_json(fail_on)),
+                        OutputFormat::Table => print!("{}", result.table()),
+                    }
+                    let code = result.exit_code(fail_on);
+                    if code != 0 {
+                        use std::io::Write as _;
+                        let _ = std::io::stdout().flush();
+                        std::process::exit(code);
+                    }
+                }
             }
         }
         Command::Report {

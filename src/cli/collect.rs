@@ -54,6 +54,19 @@ async fn run_to_end(
         run.id,
         if created { "" } else { " (already queued)" }
     );
+    follow(db, settings, run, what, Duration::MAX).await
+}
+
+/// Runs queued work on this process until `run` completes (a server's
+/// worker may take it first), with a progress bar; gives up after `limit`.
+pub(crate) async fn follow(
+    db: &DatabaseConnection,
+    settings: &WorkerSettings,
+    run: operation_run::Model,
+    what: &str,
+    limit: Duration,
+) -> anyhow::Result<operation_run::Model> {
+    let started = std::time::Instant::now();
     let runner = {
         let db = db.clone();
         let settings = settings.clone();
@@ -74,6 +87,15 @@ async fn run_to_end(
         bar.set_position(current.progress_done.max(0) as u64);
         if current.status == RunStatus::Completed {
             break current;
+        }
+        if started.elapsed() > limit {
+            bar.finish_and_clear();
+            runner.abort();
+            anyhow::bail!(
+                "{what} run {} did not complete within {} s",
+                run.id,
+                limit.as_secs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };

@@ -2,4 +2,5 @@
 //! engine and print what it did.
 
 pub mod collect;
+pub mod compare;
 pub mod report;

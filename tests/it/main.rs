@@ -7,6 +7,7 @@ mod common;
 mod authz;
 mod bad_input;
 mod bootstrap;
+mod cli_compare;
 mod collector;
 mod connections;
 mod corpus;

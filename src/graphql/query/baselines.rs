@@ -72,9 +72,19 @@ impl BaselineQuery {
         tenant_id: Option<ID>,
         workspace_id: Option<ID>,
         baseline_profile_id: Option<ID>,
+        #[graphql(desc = "Only findings in these statuses; all by default.")] status: Option<
+            Vec<FindingStatus>,
+        >,
     ) -> Result<crate::graphql::types::FindingsSummary> {
         let viewer = ctx.viewer()?;
-        let mut filter = crate::governance::summary::Filter::default();
+        let mut filter = crate::governance::summary::Filter {
+            statuses: status.map(|s| {
+                s.into_iter()
+                    .map(entity::enums::FindingStatus::from)
+                    .collect()
+            }),
+            ..Default::default()
+        };
         match (tenant_id, workspace_id) {
             (Some(t), None) => {
                 let id = ids::decode_as(&t, NodeKind::Tenant)?;
