@@ -983,6 +983,7 @@ async fn findings_page(
         token: token.to_owned(),
         query: page_query(false),
         tenant: tenant_gid.clone(),
+        apq: false,
     };
     let mut samples = Vec::new();
     let mut after: Option<String> = None;
@@ -998,6 +999,69 @@ async fn findings_page(
         format!("findings page of 50 over {total} (HTTP, one client): p50 / p99"),
         format!("{:.2} ms / {:.2} ms", ms(p50), ms(p99)),
     );
+
+    // The same pages by persisted-query hash (Apollo APQ), registered once.
+    let hashed = PageClient {
+        apq: true,
+        ..pages.clone()
+    };
+    let registered = hashed.register().await?;
+    anyhow::ensure!(registered.get("errors").is_none(), "{registered}");
+    let mut samples = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..300 {
+        let started = Instant::now();
+        let body = hashed.page(after.clone()).await?;
+        samples.push(started.elapsed());
+        anyhow::ensure!(body.get("errors").is_none(), "{body}");
+        after = next_cursor(&body["data"]);
+    }
+    let (p50, p99) = percentiles(&mut samples);
+    table.row(
+        format!("findings page of 50 over {total} (HTTP, by APQ hash): p50 / p99"),
+        format!("{:.2} ms / {:.2} ms", ms(p50), ms(p99)),
+    );
+
+    // The CSV report of every finding, streamed in the server process.
+    {
+        use futures_util::StreamExt;
+        let tenant_row = entity::tenant::Entity::find_by_id(tenant.id)
+            .one(&fx.db)
+            .await?
+            .context("tenant")?;
+        let scope = drift_engine::delivery::report::scope(
+            &fx.db,
+            tenant_row,
+            profile.id,
+            drift_engine::delivery::report::DEFAULT_STATUSES.to_vec(),
+        )
+        .await?;
+        let rss_before = rss_bytes();
+        let mut peak = rss_before;
+        let started = Instant::now();
+        let mut bytes = 0usize;
+        let mut stream = std::pin::pin!(drift_engine::delivery::report::stream(
+            fx.db.clone(),
+            scope,
+            drift_engine::delivery::report::Format::Csv,
+            drift_engine::http::reports::GLOBAL_IDS,
+        ));
+        while let Some(chunk) = stream.next().await {
+            bytes += chunk?.len();
+            peak = peak.max(rss_bytes());
+        }
+        let secs = started.elapsed().as_secs_f64();
+        table.row(
+            format!(
+                "CSV report of {total} findings (streamed in server): time / size / RSS growth"
+            ),
+            format!(
+                "{secs:.1} s / {:.0} MB / {:.1} MB",
+                bytes as f64 / 1e6,
+                peak.saturating_sub(rss_before) as f64 / 1e6
+            ),
+        );
+    }
 
     // Throughput: concurrent clients on loopback for a fixed time.
     let deadline = Instant::now() + Duration::from_secs(args.load_secs);
@@ -1059,20 +1123,57 @@ struct PageClient {
     token: String,
     query: String,
     tenant: String,
+    /// Send the persisted query's hash instead of the query.
+    apq: bool,
 }
 
 impl PageClient {
-    async fn page(&self, after: Option<String>) -> Result<Value> {
+    fn extensions(&self) -> Value {
+        use sha2::Digest;
+        json!({"persistedQuery": {"version": 1,
+            "sha256Hash": hex::encode(sha2::Sha256::digest(self.query.as_bytes()))}})
+    }
+
+    /// Registers the query under its hash.
+    async fn register(&self) -> Result<Value> {
         Ok(self
             .client
             .post(&self.url)
             .bearer_auth(&self.token)
-            .json(&json!({"query": self.query, "variables": {"t": self.tenant, "after": after}}))
+            .json(
+                &json!({"query": self.query, "extensions": self.extensions(),
+                          "variables": {"t": self.tenant, "after": null}}),
+            )
             .send()
             .await?
             .json()
             .await?)
     }
+
+    async fn page(&self, after: Option<String>) -> Result<Value> {
+        let body = if self.apq {
+            json!({"extensions": self.extensions(), "variables": {"t": self.tenant, "after": after}})
+        } else {
+            json!({"query": self.query, "variables": {"t": self.tenant, "after": after}})
+        };
+        Ok(self
+            .client
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+}
+
+/// This process's resident memory, from /proc (0 where there is none).
+fn rss_bytes() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .map_or(0, |pages| pages * 4096)
 }
 
 fn page_query(with_total: bool) -> String {

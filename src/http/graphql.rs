@@ -59,6 +59,8 @@ pub struct GetParams {
     #[serde(rename = "operationName")]
     operation_name: Option<String>,
     variables: Option<String>,
+    /// JSON, e.g. `{"persistedQuery":{"version":1,"sha256Hash":"…"}}`.
+    extensions: Option<String>,
 }
 
 /// Queries only: a mutation over GET is refused, as GraphQL over HTTP requires.
@@ -71,7 +73,7 @@ pub async fn get(
         Ok(Query(p)) => p,
         Err(err) => return error_response(StatusCode::BAD_REQUEST, &err.body_text()),
     };
-    let Some(query) = params.query else {
+    if params.query.is_none() && params.extensions.is_none() {
         if super::graphiql::wants_html(&headers) {
             return super::graphiql::page();
         }
@@ -79,8 +81,23 @@ pub async fn get(
             StatusCode::BAD_REQUEST,
             "missing `query` parameter: send GET /graphql?query=... or POST a JSON body",
         );
-    };
-    let mut request = Request::new(query.clone());
+    }
+    let mut request = Request::new(params.query.unwrap_or_default());
+    if let Some(extensions) = params.extensions.as_deref().filter(|v| !v.is_empty()) {
+        match serde_json::from_str(extensions) {
+            Ok(e) => request.extensions = e,
+            Err(err) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    &format!("`extensions` is not a valid JSON object: {err}"),
+                );
+            }
+        }
+    }
+    if let Err(err) = state.persisted.resolve(&mut request) {
+        return apq_error(err);
+    }
+    let query = request.query.clone();
     if let Some(name) = params.operation_name.clone() {
         request = request.operation_name(name);
     }
@@ -148,6 +165,12 @@ async fn execute(
     if !names.is_empty() {
         tracing::Span::current().record("operation", tracing::field::display(names.join(",")));
     }
+    // Persisted queries are filled in before anything reads the documents.
+    for request in batch.iter_mut() {
+        if let Err(err) = state.persisted.resolve(request) {
+            return apq_error(err);
+        }
+    }
     // One complexity budget for the whole batch (see graphql::guard).
     let budget = BatchBudget::default();
     let mut operations = Vec::new();
@@ -196,6 +219,20 @@ async fn execute(
         Body::from(body),
     )
         .into_response()
+}
+
+/// Apollo's answers: `PersistedQueryNotFound` is a 200 with the error, so
+/// that clients send the query with its hash; a bad `persistedQuery` is a
+/// 400. In a batch, one unknown hash answers for the whole batch.
+fn apq_error(err: super::apq::ApqError) -> Response {
+    match err {
+        super::apq::ApqError::NotFound => error_response_code(
+            StatusCode::OK,
+            super::apq::NOT_FOUND_MESSAGE,
+            super::apq::NOT_FOUND_CODE,
+        ),
+        super::apq::ApqError::Invalid(message) => error_response(StatusCode::BAD_REQUEST, &message),
+    }
 }
 
 fn response_too_large(limit: usize) -> Response {

@@ -1,5 +1,6 @@
 //! The HTTP front door: routes, GraphQL transport, health.
 
+pub mod apq;
 pub mod graphiql;
 mod graphql;
 mod health;
@@ -27,6 +28,8 @@ pub struct AppState {
     /// Browser origins allowed to call `/graphql` (`--cors-origin`); none:
     /// same-origin only.
     pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// Automatic persisted queries of this process.
+    pub persisted: apq::PersistedQueries,
 }
 
 impl AppState {
@@ -54,6 +57,7 @@ impl AppState {
             max_response_bytes: config.max_response_bytes,
             ws_init_timeout: config.ws_init_timeout,
             cors_origins: config.cors_origins.clone(),
+            persisted: apq::PersistedQueries::default(),
         }
     }
 }

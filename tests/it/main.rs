@@ -4,6 +4,7 @@
 
 mod common;
 
+mod apq;
 mod authz;
 mod bad_input;
 mod bootstrap;
