@@ -149,6 +149,22 @@ async fn scenario_with_smtp(smtp_url: Option<String>) -> Scenario {
     s
 }
 
+/// Every stored channel and audit entry, as text, to search for what must
+/// not be there.
+async fn stored_channels_and_audit(s: &Scenario) -> String {
+    format!(
+        "{:?}{:?}",
+        <entity::notification_channel::Entity as sea_orm::EntityTrait>::find()
+            .all(&s.app.db)
+            .await
+            .expect("channels"),
+        <entity::audit_log::Entity as sea_orm::EntityTrait>::find()
+            .all(&s.app.db)
+            .await
+            .expect("audit")
+    )
+}
+
 async fn workspace_of(s: &Scenario) -> Value {
     s.app
         .gql_ok(
@@ -258,17 +274,7 @@ async fn a_webhook_gets_one_signed_notification_per_change_of_drift() {
         assert_eq!(edge["node"]["attempts"], 1);
         assert_eq!(edge["node"]["run"]["type"], "BASELINE_COMPARE");
     }
-    let stored = format!(
-        "{:?}{:?}",
-        <entity::notification_channel::Entity as sea_orm::EntityTrait>::find()
-            .all(&s.app.db)
-            .await
-            .expect("channels"),
-        <entity::audit_log::Entity as sea_orm::EntityTrait>::find()
-            .all(&s.app.db)
-            .await
-            .expect("audit")
-    );
+    let stored = stored_channels_and_audit(&s).await;
     assert!(
         !stored.contains(SECRET) && !stored.contains("/hooks/drift"),
         "sealed: {stored}"
@@ -440,17 +446,7 @@ async fn an_email_channel_gets_drift_through_smtp_and_a_451_is_tried_again() {
         json!({"status": "DELIVERED", "attempts": 2, "lastError": null}),
         "{data}"
     );
-    let stored = format!(
-        "{:?}{:?}",
-        <entity::notification_channel::Entity as sea_orm::EntityTrait>::find()
-            .all(&s.app.db)
-            .await
-            .expect("channels"),
-        <entity::audit_log::Entity as sea_orm::EntityTrait>::find()
-            .all(&s.app.db)
-            .await
-            .expect("audit")
-    );
+    let stored = stored_channels_and_audit(&s).await;
     assert!(
         !stored.contains("soc@contoso"),
         "addresses are sealed: {stored}"

@@ -46,8 +46,9 @@ fn tools_present(what: &str, needs_chromium: bool) -> bool {
     false
 }
 
-/// Where CI keeps the screenshots: `$CARGO_TARGET_DIR/e2e`.
-fn e2e_dir() -> PathBuf {
+/// Where CI keeps a screenshot: `$CARGO_TARGET_DIR/e2e/<name>-<backend>.png`,
+/// removed first so that a stale one never passes.
+fn screenshot_path(app: &TestApp, name: &str) -> PathBuf {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(
             || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
@@ -55,7 +56,14 @@ fn e2e_dir() -> PathBuf {
         )
         .join("e2e");
     std::fs::create_dir_all(&dir).expect("screenshot folder");
-    dir
+    let backend = if app.test_db.is_postgres {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let path = dir.join(format!("{name}-{backend}.png"));
+    let _ = std::fs::remove_file(&path);
+    path
 }
 
 fn chromium() -> PathBuf {
@@ -174,13 +182,7 @@ async fn graphiql_in_headless_chromium_runs_a_findings_query_and_a_subscription(
         return;
     }
     let (app, report, token) = demo_app().await;
-    let backend = if app.test_db.is_postgres {
-        "postgres"
-    } else {
-        "sqlite"
-    };
-    let screenshot = e2e_dir().join(format!("graphiql-{backend}.png"));
-    let _ = std::fs::remove_file(&screenshot);
+    let screenshot = screenshot_path(&app, "graphiql");
 
     let mut command = node("graphiql.mjs");
     command
@@ -204,13 +206,7 @@ async fn the_html_findings_report_renders_in_headless_chromium() {
         return;
     }
     let (app, report, token) = demo_app().await;
-    let backend = if app.test_db.is_postgres {
-        "postgres"
-    } else {
-        "sqlite"
-    };
-    let screenshot = e2e_dir().join(format!("report-{backend}.png"));
-    let _ = std::fs::remove_file(&screenshot);
+    let screenshot = screenshot_path(&app, "report");
     let url = format!(
         "{}/reports/findings?tenantId={}&baselineProfileId={}&format=html",
         app.base,

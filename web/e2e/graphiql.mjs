@@ -6,7 +6,7 @@
 //
 // Exits non-zero (with the reason) on any failure. Every request the page
 // makes must go to the server itself: the assets are embedded.
-import { chromium } from 'playwright-core';
+import { launch } from './browser.mjs';
 
 const [base, token, tenantId, runId, screenshot] = process.argv.slice(2);
 if (!screenshot) {
@@ -15,16 +15,7 @@ if (!screenshot) {
 }
 const origin = new URL(base).host;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--no-first-run',
-    '--disable-background-networking',
-  ],
-});
+const browser = await launch();
 const failures = [];
 let page;
 try {

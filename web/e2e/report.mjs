@@ -5,7 +5,7 @@
 //   node web/e2e/report.mjs <report-url> <token> <screenshot.png>
 //
 // Prints {"findings": N, "sections": M} and exits non-zero on any failure.
-import { chromium } from 'playwright-core';
+import { launch } from './browser.mjs';
 
 const [url, token, screenshot] = process.argv.slice(2);
 if (!screenshot) {
@@ -13,16 +13,7 @@ if (!screenshot) {
   process.exit(2);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--no-first-run',
-    '--disable-background-networking',
-  ],
-});
+const browser = await launch();
 const failures = [];
 try {
   const context = await browser.newContext({
