@@ -4,6 +4,7 @@
 
 pub mod assignments;
 pub mod blobs;
+pub mod declared;
 pub mod diff;
 pub mod hash;
 pub mod ingest;
