@@ -149,6 +149,38 @@ async fn scenario_with_smtp(smtp_url: Option<String>) -> Scenario {
     s
 }
 
+/// `createNotificationChannel` with `base` and `input` merged is refused
+/// with BAD_USER_INPUT, saying `says`.
+async fn assert_refused(s: &Scenario, base: Value, input: Value, says: &str) {
+    let mut i = base;
+    for (k, v) in input.as_object().expect("an object") {
+        i[k] = v.clone();
+    }
+    let body = s
+        .app
+        .gql(
+            Some(&s.token),
+            "mutation($i: CreateNotificationChannelInput!) { createNotificationChannel(input: $i) { id } }",
+            json!({"i": i}),
+        )
+        .await;
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{input}: {body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(says), "{input}: {message}");
+}
+
+/// `testNotificationChannel`'s answer for `channel`.
+async fn test_channel(s: &Scenario, channel: &Value) -> Value {
+    s.app
+        .gql_ok(
+            &s.token,
+            "mutation($id: ID!) { testNotificationChannel(input: {id: $id}) { delivered httpStatus error } }",
+            json!({"id": channel["id"]}),
+        )
+        .await["testNotificationChannel"]
+        .clone()
+}
+
 /// Every stored channel and audit entry, as text, to search for what must
 /// not be there.
 async fn stored_channels_and_audit(s: &Scenario) -> String {
@@ -315,7 +347,6 @@ async fn channels_refuse_bad_input_and_test_sends_once() {
     let s = scenario().await;
     let receiver = Receiver::start(vec![]).await;
     let ws = workspace_of(&s).await;
-    let create = "mutation($i: CreateNotificationChannelInput!) { createNotificationChannel(input: $i) { id } }";
     for (input, says) in [
         (
             json!({"kind": "WEBHOOK", "target": receiver.url}),
@@ -335,25 +366,11 @@ async fn channels_refuse_bad_input_and_test_sends_once() {
             "no SMTP relay",
         ),
     ] {
-        let mut i = input.clone();
-        i["workspaceId"] = ws.clone();
-        i["name"] = json!("x");
-        let body = s.app.gql(Some(&s.token), create, json!({"i": i})).await;
-        assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{input}: {body}");
-        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
-        assert!(message.contains(says), "{input}: {message}");
+        assert_refused(&s, json!({"workspaceId": ws, "name": "x"}), input, says).await;
     }
     let channel = create_channel(&s, &receiver.url).await;
-    let result = s
-        .app
-        .gql_ok(
-            &s.token,
-            "mutation($id: ID!) { testNotificationChannel(input: {id: $id}) { delivered httpStatus error } }",
-            json!({"id": channel["id"]}),
-        )
-        .await;
     assert_eq!(
-        result["testNotificationChannel"],
+        test_channel(&s, &channel).await,
         json!({"delivered": true, "httpStatus": 200, "error": null})
     );
     let got = receiver.wait_for(1).await;
@@ -382,14 +399,8 @@ async fn an_email_channel_gets_drift_through_smtp_and_a_451_is_tried_again() {
             "has no secret",
         ),
     ] {
-        let mut i = input.clone();
-        i["workspaceId"] = ws.clone();
-        i["name"] = json!("mail");
-        i["kind"] = json!("EMAIL");
-        let body = s.app.gql(Some(&s.token), create, json!({"i": i})).await;
-        assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{input}: {body}");
-        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
-        assert!(message.contains(says), "{input}: {message}");
+        let base = json!({"workspaceId": ws, "name": "mail", "kind": "EMAIL"});
+        assert_refused(&s, base, input, says).await;
     }
     let channel = s
         .app
@@ -453,16 +464,8 @@ async fn an_email_channel_gets_drift_through_smtp_and_a_451_is_tried_again() {
     );
 
     // The test mutation answers with the relay's reply code.
-    let result = s
-        .app
-        .gql_ok(
-            &s.token,
-            "mutation($id: ID!) { testNotificationChannel(input: {id: $id}) { delivered httpStatus error } }",
-            json!({"id": channel["id"]}),
-        )
-        .await;
     assert_eq!(
-        result["testNotificationChannel"],
+        test_channel(&s, &channel).await,
         json!({"delivered": true, "httpStatus": 250, "error": null})
     );
     assert_eq!(relay.wait_for(2).await.len(), 2);
