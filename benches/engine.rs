@@ -985,16 +985,7 @@ async fn findings_page(
         tenant: tenant_gid.clone(),
         apq: false,
     };
-    let mut samples = Vec::new();
-    let mut after: Option<String> = None;
-    for _ in 0..300 {
-        let started = Instant::now();
-        let body = pages.page(after.clone()).await?;
-        samples.push(started.elapsed());
-        anyhow::ensure!(body.get("errors").is_none(), "{body}");
-        after = next_cursor(&body["data"]);
-    }
-    let (p50, p99) = percentiles(&mut samples);
+    let (p50, p99) = pages.walk(300).await?;
     table.row(
         format!("findings page of 50 over {total} (HTTP, one client): p50 / p99"),
         format!("{:.2} ms / {:.2} ms", ms(p50), ms(p99)),
@@ -1007,16 +998,7 @@ async fn findings_page(
     };
     let registered = hashed.register().await?;
     anyhow::ensure!(registered.get("errors").is_none(), "{registered}");
-    let mut samples = Vec::new();
-    let mut after: Option<String> = None;
-    for _ in 0..300 {
-        let started = Instant::now();
-        let body = hashed.page(after.clone()).await?;
-        samples.push(started.elapsed());
-        anyhow::ensure!(body.get("errors").is_none(), "{body}");
-        after = next_cursor(&body["data"]);
-    }
-    let (p50, p99) = percentiles(&mut samples);
+    let (p50, p99) = hashed.walk(300).await?;
     table.row(
         format!("findings page of 50 over {total} (HTTP, by APQ hash): p50 / p99"),
         format!("{:.2} ms / {:.2} ms", ms(p50), ms(p99)),
@@ -1148,6 +1130,20 @@ impl PageClient {
             .await?
             .json()
             .await?)
+    }
+
+    /// Walks `pages` pages forward, one after another: p50 and p99.
+    async fn walk(&self, pages: usize) -> Result<(Duration, Duration)> {
+        let mut samples = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..pages {
+            let started = Instant::now();
+            let body = self.page(after.clone()).await?;
+            samples.push(started.elapsed());
+            anyhow::ensure!(body.get("errors").is_none(), "{body}");
+            after = next_cursor(&body["data"]);
+        }
+        Ok(percentiles(&mut samples))
     }
 
     async fn page(&self, after: Option<String>) -> Result<Value> {

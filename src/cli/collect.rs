@@ -104,11 +104,7 @@ pub(crate) async fn follow(
         eprintln!("the local worker stopped: {err}");
     }
     eprintln!("{what}: {}", done.outcome.as_str());
-    if let Some(failure) = &done.failure_summary {
-        let message = failure["message"]
-            .as_str()
-            .or_else(|| failure["reason_code"].as_str())
-            .unwrap_or("");
+    if let Some(message) = super::compare::failure_message(done.failure_summary.as_ref()) {
         eprintln!("  {message}");
     }
     Ok(done)

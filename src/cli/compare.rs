@@ -225,7 +225,8 @@ fn counters(value: &Value) -> BTreeMap<String, i64> {
         .unwrap_or_default()
 }
 
-fn failure_message(failure: Option<&Value>) -> Option<String> {
+/// A run's failure as one line: its message, or its reason code.
+pub(crate) fn failure_message(failure: Option<&Value>) -> Option<String> {
     let f = failure?;
     f["message"]
         .as_str()
